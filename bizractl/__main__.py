@@ -1,0 +1,3 @@
+from bizractl.cli import main
+
+main()

@@ -1,0 +1,226 @@
+"""bizractl: converge the fleet (deploy), preview it (plan), run the local lab (lab).
+
+Commands stay short: parse options, call the core, map the result to an exit code.
+Heavy imports (ansible_runner, rich) happen inside the commands so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from bizractl import __version__
+from bizractl.errors import BizraError
+from bizractl.exitcodes import EXIT_BAD_INPUT, EXIT_ERROR
+
+RUNS_KEEP_ENV = "BIZRA_RUNS_KEEP"
+RUNS_DIR_ENV = "BIZRA_RUNS_DIR"
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"bizractl: {message}", err=True)
+    sys.exit(code)
+
+
+def user_errors(func):
+    """A BizraError is the user's to fix: a message and a distinct exit code, no traceback."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        from bizractl.errors import BadInputError
+
+        try:
+            return func(*args, **kwargs)
+        except BadInputError as exc:
+            _fail(str(exc), EXIT_BAD_INPUT)
+        except BizraError as exc:
+            _fail(str(exc), EXIT_ERROR)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bizractl")
+@click.option("--project", type=click.Path(file_okay=False), envvar="BIZRA_PROJECT",
+              help="The bizra-infra checkout (default: found from the current directory).")
+@click.pass_context
+def main(ctx: click.Context, project: str | None) -> None:
+    """Converge and preview the bizra fleet, and run its local lab.
+
+    \b
+    Exit codes:
+      0 success            3 task failures
+      1 unexpected error   4 unreachable hosts (no task failed)
+      2 bad input          130 interrupted
+    """
+    ctx.obj = {"project": project}
+
+
+def run_options(func):
+    options = [
+        click.argument("playbook"),
+        click.option("-i", "--inventory", help="Inventory path or name under inventories/ (default: lab)."),
+        click.option("-l", "--limit", help="Hosts or groups to run on (Ansible pattern)."),
+        click.option("-t", "--tags", help="Only tasks with these tags (comma separated)."),
+        click.option("--skip-tags", help="Skip tasks with these tags."),
+        click.option("-e", "--extra-vars", "extra_vars", multiple=True,
+                     help="key=value, a JSON/YAML mapping or @file; repeatable. Passed privately."),
+        click.option("-f", "--forks", type=click.IntRange(1, 500), help="Hosts worked on in parallel."),
+        click.option("--vault-password-file", type=click.Path(dir_okay=False),
+                     help="File (or executable) giving the Ansible Vault password."),
+        click.option("-v", "--verbose", count=True, help="Stream Ansible's own output (-vv... for more)."),
+        click.option("--keep-runs", type=click.IntRange(1, 10_000), envvar=RUNS_KEEP_ENV, default=20,
+                     show_default=True, help="Run directories kept under runs/."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run(ctx: click.Context, playbook: str, *, check: bool, diff: bool, show_diff: bool, **opts) -> None:
+    from rich.console import Console
+
+    from bizractl import execute, report, resolve, runs
+    from bizractl.errors import BadInputError
+    from bizractl.paths import find_project_root
+    from bizractl.runspec import RunSpec
+
+    root = find_project_root(ctx.obj["project"])
+    playbook_path = resolve.resolve_playbook(root, playbook)
+    inventory = resolve.resolve_inventory(root, opts["inventory"])
+    resolve.check_extra_vars(opts["extra_vars"])
+    vault_file = None
+    if opts["vault_password_file"]:
+        vault_file = Path(opts["vault_password_file"]).expanduser().resolve()
+        if not vault_file.is_file():
+            raise BadInputError(f"--vault-password-file: no such file {vault_file}")
+    runs_dir = Path(os.environ.get(RUNS_DIR_ENV) or root / "runs")
+    run_id = runs.new_run_id(playbook_path)
+    run_dir = runs.create_run_dir(runs_dir, run_id)
+    extra_dir, extra_files = runs.write_extra_vars(opts["extra_vars"])
+    spec = RunSpec(
+        project_root=root, playbook=playbook_path, inventory=inventory, run_dir=run_dir,
+        limit=opts["limit"], tags=opts["tags"], skip_tags=opts["skip_tags"], check=check, diff=diff,
+        forks=opts["forks"], vault_password_file=vault_file, verbosity=opts["verbose"],
+        extra_vars_files=extra_files,
+    )
+    console = Console(stderr=False, highlight=False)
+    verb = "plan" if check else "deploy"
+    outcome = execute.execute(spec, run_id, console, f"bizractl {verb} {playbook_path.name}", extra_dir)
+    if check:
+        report.print_plan_report(console, outcome.recorder, run_id, run_dir, outcome.code, show_diff)
+    else:
+        report.print_deploy_report(console, outcome.recorder, run_id, run_dir, outcome.code)
+    execute.prune(runs_dir, opts["keep_runs"])
+    sys.exit(outcome.code)
+
+
+@main.command()
+@run_options
+@click.option("-C", "--check", is_flag=True, help="Check mode: change nothing.")
+@click.option("-D", "--diff", is_flag=True, help="Show what files and settings change.")
+@click.pass_context
+@user_errors
+def deploy(ctx: click.Context, playbook: str, check: bool, diff: bool, **opts) -> None:
+    """Converge hosts with PLAYBOOK (a name in playbooks/, e.g. site.yml, or a path)."""
+    _run(ctx, playbook, check=check, diff=diff, show_diff=False, **opts)
+
+
+@main.command()
+@run_options
+@click.option("--show-diff", is_flag=True, help="Print every diff after the summary.")
+@click.pass_context
+@user_errors
+def plan(ctx: click.Context, playbook: str, show_diff: bool, **opts) -> None:
+    """Preview PLAYBOOK: check + diff mode, summarised per host and per role.
+
+    Nothing on the hosts changes. The diffs are kept in the run directory (plan.diff).
+    """
+    _run(ctx, playbook, check=True, diff=True, show_diff=show_diff, **opts)
+
+
+@main.group()
+def lab() -> None:
+    """The local lab: the lab inventory's hosts as systemd containers reached over SSH."""
+
+
+def lab_options(func):
+    func = click.option("-i", "--inventory", help="Lab inventory path or name (default: lab).")(func)
+    func = click.option("--host", "hosts", multiple=True, help="Only this lab host (repeatable).")(func)
+    return func
+
+
+def _lab_spec(ctx: click.Context, inventory: str | None, hosts: tuple[str, ...] = ()):
+    from bizractl import resolve
+    from bizractl.lab.spec import load_lab_spec
+    from bizractl.paths import find_project_root
+
+    from bizractl.runspec import fact_cache_dir
+
+    root = find_project_root(ctx.obj["project"])
+    inventory_path = resolve.resolve_inventory(root, inventory)
+    return fact_cache_dir(root, inventory_path), load_lab_spec(inventory_path, list(hosts) or None)
+
+
+@lab.command("up")
+@lab_options
+@click.pass_context
+@user_errors
+def lab_up(ctx: click.Context, inventory: str | None, hosts: tuple[str, ...]) -> None:
+    """Build the lab image if needed and start the lab hosts (already running ones stay)."""
+    from bizractl.lab import manager
+
+    facts, spec = _lab_spec(ctx, inventory, hosts)
+    manager.up(spec, click.echo, fact_cache=facts)
+
+
+@lab.command("down")
+@lab_options
+@click.pass_context
+@user_errors
+def lab_down(ctx: click.Context, inventory: str | None, hosts: tuple[str, ...]) -> None:
+    """Remove the lab hosts and the lab network."""
+    from bizractl.lab import manager
+
+    facts, spec = _lab_spec(ctx, inventory, hosts)
+    manager.down(spec, click.echo, fact_cache=facts, keep_network=bool(hosts))
+
+
+@lab.command("status")
+@lab_options
+@click.pass_context
+@user_errors
+def lab_status(ctx: click.Context, inventory: str | None, hosts: tuple[str, ...]) -> None:
+    """Show each lab host's state and address."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bizractl.lab import manager
+
+    _, spec = _lab_spec(ctx, inventory, hosts)
+    table = Table(title=f"lab {spec.name} on {spec.network_name} ({spec.network_subnet})", title_justify="left")
+    for column in ("host", "kind", "address", "state", "ssh"):
+        table.add_column(column)
+    for row in manager.status(spec):
+        style = {"running": "green", "outdated": "yellow"}.get(row.state, "red")
+        table.add_row(row.name, row.kind, row.address, f"[{style}]{row.state}[/]", "yes" if row.ssh else "no")
+    Console().print(table)
+
+
+@lab.command("ssh", context_settings={"ignore_unknown_options": True})
+@click.argument("host")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("-i", "--inventory", help="Lab inventory path or name (default: lab).")
+@click.pass_context
+@user_errors
+def lab_ssh(ctx: click.Context, host: str, command: tuple[str, ...], inventory: str | None) -> None:
+    """Open an SSH session (or run COMMAND) on lab host HOST, as root with the lab key."""
+    from bizractl.lab import manager
+
+    _, spec = _lab_spec(ctx, inventory)
+    argv = manager.ssh_argv(spec.host(host), list(command))
+    os.execvp(argv[0], argv)

@@ -1,0 +1,199 @@
+"""Bring lab hosts up and down, and report on them.
+
+A lab host is reached over SSH exactly like a production host (key pair generated for the
+lab, the same ssh options Ansible uses), never through ``podman exec``.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from bizractl.errors import LabError
+from bizractl.lab import image
+from bizractl.lab.podman import LABEL_HOST, LABEL_IMAGE, LABEL_LAB, Podman
+from bizractl.lab.spec import LabHost, LabSpec
+from bizractl.paths import lab_home
+
+SSH_WAIT_SECONDS = 90
+SSH_OPTIONS = (
+    "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "LogLevel=ERROR",
+    "-o", "BatchMode=yes",
+)
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    name: str
+    kind: str
+    address: str
+    state: str  # running | stopped | absent | outdated
+    ssh: bool
+
+
+def ssh_key() -> Path:
+    """The lab's private key; created on first use (ed25519, no passphrase, 0600)."""
+    key = lab_home() / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bizra-lab", "-f", str(key)],
+            check=True,
+        )
+    return key
+
+
+def _require_containers_only(spec: LabSpec) -> None:
+    vms = [h.name for h in spec.hosts if h.kind == "vm"]
+    if vms:
+        raise LabError(
+            f"lab_kind: vm is declared for {', '.join(vms)}, but this version of the lab runs "
+            "containers only; the VM tier (qemu) comes with the bare-metal host roles"
+        )
+
+
+def _ensure_network(podman: Podman, spec: LabSpec) -> None:
+    if podman.network_exists(spec.network_name):
+        subnets = podman.network_subnets(spec.network_name)
+        if spec.network_subnet not in subnets:
+            raise LabError(
+                f"podman network {spec.network_name} exists with subnet {', '.join(subnets) or '?'}, "
+                f"but the inventory wants {spec.network_subnet}; run `bizractl lab down` first"
+            )
+        return
+    podman.create_network(spec.network_name, spec.network_subnet, spec.gateway, spec.name)
+
+
+def _run_argv(spec: LabSpec, host: LabHost, image_ref: str, pubkey: Path) -> list[str]:
+    return [
+        "-d", "--name", spec.container_name(host), "--hostname", host.name,
+        "--privileged", "--systemd=always",
+        "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+        "--network", spec.network_name, "--ip", host.address,
+        "--volume", f"{image.apt_archive_dir(host.distribution, spec.container_name(host))}:/var/cache/apt/archives",
+        "--volume", f"{pubkey}:/root/.ssh/authorized_keys:ro",
+        "--label", f"{LABEL_LAB}={spec.name}", "--label", f"{LABEL_HOST}={host.name}",
+        "--label", f"{LABEL_IMAGE}={image_ref}",
+        image_ref, "/sbin/init",
+    ]
+
+
+def ssh_ready(address: str, timeout: float = 2.0) -> bool:
+    """True when sshd at ``address`` sends its banner."""
+    try:
+        with socket.create_connection((address, 22), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _wait_for_ssh(host: LabHost, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if ssh_ready(host.address):
+            return
+        time.sleep(0.5)
+    raise LabError(f"lab host {host.name} ({host.address}) did not answer on SSH within {SSH_WAIT_SECONDS}s")
+
+
+def _forget_facts(fact_cache: Path | None, host: LabHost) -> None:
+    """A new lab host is a new machine: cached facts of its predecessor must not answer for it."""
+    if fact_cache is not None:
+        (fact_cache / host.name).unlink(missing_ok=True)
+
+
+def up(spec: LabSpec, log: Log, podman: Podman | None = None, fact_cache: Path | None = None) -> None:
+    """Create or start every host of the lab; a host already running is left alone."""
+    _require_containers_only(spec)
+    podman = podman or Podman()
+    key = ssh_key()
+    images = {d: image.ensure_image(podman, d, log) for d in sorted({h.distribution for h in spec.hosts})}
+    _ensure_network(podman, spec)
+    existing = podman.containers(spec.name)
+    for host in spec.hosts:
+        image.harvest_apt_archives(host.distribution, spec.container_name(host))
+    started = []
+    for host in spec.hosts:
+        wanted_image = images[host.distribution]
+        current = existing.get(host.name)
+        if current is not None:
+            labels = current.get("Labels") or {}
+            if labels.get(LABEL_IMAGE) != wanted_image:
+                log(f"{host.name}: image recipe changed, recreating")
+                podman.remove(spec.container_name(host))
+                current = None
+            elif current.get("State") != "running":
+                podman.start(spec.container_name(host))
+                started.append(host)
+                continue
+            else:
+                continue
+        _forget_facts(fact_cache, host)
+        podman.run_container(_run_argv(spec, host, wanted_image, key.with_suffix(".pub")))
+        started.append(host)
+    deadline = time.monotonic() + SSH_WAIT_SECONDS
+    with ThreadPoolExecutor(max_workers=max(1, len(spec.hosts))) as pool:
+        list(pool.map(lambda h: _wait_for_ssh(h, deadline), spec.hosts))
+    if started:
+        log(f"started {', '.join(h.name for h in started)}")
+    log(f"lab {spec.name}: {len(spec.hosts)} host(s) up on {spec.network_name} ({spec.network_subnet})")
+
+
+def down(spec: LabSpec, log: Log, podman: Podman | None = None, keep_network: bool = False,
+         fact_cache: Path | None = None) -> None:
+    """Remove the lab's hosts and its network.
+
+    With every host of the inventory selected, containers of the lab that the inventory no
+    longer names go too; with a subset (``--host``), only those and the network stays.
+    """
+    podman = podman or Podman()
+    wanted = {h.name for h in spec.hosts}
+    containers = podman.containers(spec.name)
+    if keep_network:
+        containers = {name: entry for name, entry in containers.items() if name in wanted}
+    names = [entry["Names"][0] for entry in containers.values()]
+    podman.remove(*names)
+    distributions = {h.name: h.distribution for h in spec.hosts}
+    for host_name, entry in containers.items():
+        suite = distributions.get(host_name) or _suite_of(entry)
+        image.harvest_apt_archives(suite, entry["Names"][0], remove=True)
+        _forget_facts(fact_cache, LabHost(host_name, ""))
+    if not keep_network:
+        podman.remove_network(spec.network_name)
+    log(f"lab {spec.name}: removed {len(names)} host(s)" + ("" if keep_network else f" and network {spec.network_name}"))
+
+
+def _suite_of(container: dict) -> str:
+    """Debian suite of a lab container, from its image tag (``bizra-lab:<suite>-<digest>``)."""
+    tag = (container.get("Labels") or {}).get(LABEL_IMAGE, "")
+    return tag.rsplit(":", 1)[-1].split("-", 1)[0] or "bookworm"
+
+
+def status(spec: LabSpec, podman: Podman | None = None) -> list[HostStatus]:
+    podman = podman or Podman()
+    existing = podman.containers(spec.name)
+    rows = []
+    for host in spec.hosts:
+        entry = existing.get(host.name)
+        if entry is None:
+            state = "absent"
+        elif (entry.get("Labels") or {}).get(LABEL_IMAGE) != image.image_ref(host.distribution):
+            state = "outdated"
+        else:
+            state = "running" if entry.get("State") == "running" else "stopped"
+        reachable = state in ("running", "outdated") and ssh_ready(host.address, timeout=1.0)
+        rows.append(HostStatus(host.name, host.kind, host.address, state, reachable))
+    return rows
+
+
+def ssh_argv(host: LabHost, command: list[str] | None = None) -> list[str]:
+    return ["ssh", "-i", str(ssh_key()), *SSH_OPTIONS, f"root@{host.address}", *(command or [])]

@@ -1,0 +1,149 @@
+"""The lab as data: which hosts, on which network, built from which image.
+
+Built from ``ansible-inventory --list`` output, so the lab reads the same inventory the
+playbooks run against (group_vars included). Host variables it reads:
+
+- ``ansible_host`` (required): the host's static address on the lab network.
+- ``lab_kind``: ``container`` (default) or ``vm``.
+- ``lab_distribution``: Debian suite of the image, ``bookworm`` (default) or ``trixie``.
+- ``lab_name``: the lab's name, prefix of container names (default ``bizra``).
+- ``lab_network_name`` / ``lab_network_subnet``: the dedicated podman network.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import netaddr
+
+from bizractl.errors import BadInputError, LabError
+
+LAB_KINDS = ("container", "vm")
+LAB_DISTRIBUTIONS = ("bookworm", "trixie")
+DEFAULT_LAB_NAME = "bizra"
+DEFAULT_NETWORK_NAME = "bizra-lab"
+DEFAULT_NETWORK_SUBNET = "10.89.10.0/24"
+
+
+@dataclass(frozen=True)
+class LabHost:
+    name: str
+    address: str
+    kind: str = "container"
+    distribution: str = "bookworm"
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    name: str
+    network_name: str
+    network_subnet: str
+    hosts: tuple[LabHost, ...]
+
+    @property
+    def gateway(self) -> str:
+        return str(netaddr.IPNetwork(self.network_subnet).network + 1)
+
+    def container_name(self, host: LabHost) -> str:
+        return f"{self.name}-{host.name}"
+
+    def host(self, name: str) -> LabHost:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        known = ", ".join(h.name for h in self.hosts)
+        raise BadInputError(f"no lab host named {name!r}; the lab has: {known}")
+
+
+def _one_value(hostvars: dict[str, dict], key: str, default: str) -> str:
+    values = {str(hv.get(key, default)) for hv in hostvars.values()}
+    if len(values) > 1:
+        raise BadInputError(f"{key} must be the same for every lab host, found: {', '.join(sorted(values))}")
+    return values.pop() if values else default
+
+
+def lab_spec_from_inventory(inventory: dict) -> LabSpec:
+    """Validate an ``ansible-inventory --list`` document and turn it into a LabSpec."""
+    hostvars: dict[str, dict] = inventory.get("_meta", {}).get("hostvars", {})
+    if not hostvars:
+        raise BadInputError("the inventory defines no hosts")
+    lab_name = _one_value(hostvars, "lab_name", DEFAULT_LAB_NAME)
+    network_name = _one_value(hostvars, "lab_network_name", DEFAULT_NETWORK_NAME)
+    subnet_text = _one_value(hostvars, "lab_network_subnet", DEFAULT_NETWORK_SUBNET)
+    try:
+        subnet = netaddr.IPNetwork(subnet_text)
+    except (netaddr.AddrFormatError, ValueError) as exc:
+        raise BadInputError(f"lab_network_subnet: {subnet_text!r} is not a CIDR network ({exc})") from None
+    if subnet.version != 4 or subnet.prefixlen > 29:
+        raise BadInputError(f"lab_network_subnet: {subnet_text!r} must be an IPv4 network of /29 or larger")
+    gateway = subnet.network + 1
+
+    hosts: list[LabHost] = []
+    seen: dict[str, str] = {}
+    for name in sorted(hostvars):
+        hv = hostvars[name]
+        address_text = hv.get("ansible_host")
+        if not address_text:
+            raise BadInputError(f"lab host {name}: ansible_host is required (its static lab address)")
+        try:
+            address = netaddr.IPAddress(str(address_text))
+        except (netaddr.AddrFormatError, ValueError):
+            raise BadInputError(f"lab host {name}: ansible_host {address_text!r} is not an IP address") from None
+        if address not in subnet or address in (subnet.network, subnet.broadcast, gateway):
+            raise BadInputError(
+                f"lab host {name}: ansible_host {address} must be a host address inside "
+                f"lab_network_subnet {subnet} other than the gateway {gateway}"
+            )
+        if str(address) in seen:
+            raise BadInputError(f"lab hosts {seen[str(address)]} and {name} share the address {address}")
+        seen[str(address)] = name
+        kind = str(hv.get("lab_kind", "container"))
+        if kind not in LAB_KINDS:
+            raise BadInputError(f"lab host {name}: lab_kind {kind!r} is not one of {', '.join(LAB_KINDS)}")
+        distribution = str(hv.get("lab_distribution", "bookworm"))
+        if distribution not in LAB_DISTRIBUTIONS:
+            raise BadInputError(
+                f"lab host {name}: lab_distribution {distribution!r} is not one of {', '.join(LAB_DISTRIBUTIONS)}"
+            )
+        hosts.append(LabHost(name=name, address=str(address), kind=kind, distribution=distribution))
+    return LabSpec(name=lab_name, network_name=network_name, network_subnet=str(subnet), hosts=tuple(hosts))
+
+
+def ansible_tool(name: str) -> str:
+    """Path of an Ansible CLI tool, preferring the one installed beside this Python."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        raise LabError(f"{name} not found: install the project with `make setup`")
+    return found
+
+
+def load_lab_spec(inventory_path: Path, limit: list[str] | None = None) -> LabSpec:
+    """Read the lab inventory with ansible-inventory, optionally keeping only some hosts."""
+    if not inventory_path.exists():
+        raise BadInputError(f"inventory {inventory_path} does not exist")
+    proc = subprocess.run(
+        [ansible_tool("ansible-inventory"), "-i", str(inventory_path), "--list"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise BadInputError(f"inventory {inventory_path} cannot be read:\n{proc.stderr.strip()}")
+    spec = lab_spec_from_inventory(json.loads(proc.stdout))
+    if limit:
+        wanted = set(limit)
+        unknown = wanted - {h.name for h in spec.hosts}
+        if unknown:
+            known = ", ".join(h.name for h in spec.hosts)
+            raise BadInputError(f"unknown lab host(s) {', '.join(sorted(unknown))}; the lab has: {known}")
+        spec = LabSpec(spec.name, spec.network_name, spec.network_subnet,
+                       tuple(h for h in spec.hosts if h.name in wanted))
+    return spec

@@ -1,0 +1,198 @@
+"""Fold ansible-runner's event stream into what the user is shown: pure, no I/O.
+
+Per host: ok / changed / failed / unreachable / skipped counts and the time from its first
+to its last result. Per run: the play and task under way, failed tasks with their messages,
+and (for plans) every change with its diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+RESULT_EVENTS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_unreachable": "unreachable",
+    "runner_on_skipped": "skipped",
+}
+
+
+@dataclass
+class HostTally:
+    name: str
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+
+    @property
+    def duration(self) -> float:
+        if self.first is None or self.last is None:
+            return 0.0
+        return (self.last - self.first).total_seconds()
+
+    @property
+    def state(self) -> str:
+        if self.unreachable:
+            return "unreachable"
+        if self.failed:
+            return "failed"
+        return "changed" if self.changed else "ok"
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    host: str
+    task: str
+    role: str
+    message: str
+    unreachable: bool = False
+
+
+@dataclass(frozen=True)
+class Change:
+    host: str
+    task: str
+    role: str
+    diff: str  # unified diff text, empty when the module reports none
+
+
+@dataclass
+class RunRecorder:
+    hosts: dict[str, HostTally] = field(default_factory=dict)
+    failures: list[TaskFailure] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    play: str = ""
+    task: str = ""
+    role: str = ""
+    final_stats_seen: bool = False
+
+    def _host(self, name: str) -> HostTally:
+        if name not in self.hosts:
+            self.hosts[name] = HostTally(name)
+        return self.hosts[name]
+
+    def handle(self, event: dict) -> None:
+        kind = event.get("event", "")
+        data = event.get("event_data") or {}
+        if kind == "playbook_on_play_start":
+            self.play = data.get("play", "")
+            self.task = self.role = ""
+        elif kind == "playbook_on_task_start":
+            self.task = data.get("task", "")
+            self.role = data.get("role", "") or ""
+        elif kind in RESULT_EVENTS:
+            self._result(RESULT_EVENTS[kind], data)
+        elif kind == "playbook_on_stats":
+            self._final_stats(data)
+
+    def _result(self, outcome: str, data: dict) -> None:
+        host = data.get("host")
+        if not host:
+            return
+        tally = self._host(host)
+        for stamp in (data.get("start"), data.get("end")):
+            if stamp:
+                moment = datetime.fromisoformat(stamp)
+                tally.first = moment if tally.first is None else min(tally.first, moment)
+                tally.last = moment if tally.last is None else max(tally.last, moment)
+        res = data.get("res") or {}
+        task = data.get("task", "")
+        role = data.get("role", "") or ""
+        if outcome == "failed" and data.get("ignore_errors"):
+            tally.ignored += 1
+            return
+        setattr(tally, outcome, getattr(tally, outcome) + 1)
+        if outcome == "ok" and res.get("changed"):
+            tally.changed += 1
+            self.changes.append(Change(host, task, role, render_diff(res)))
+        elif outcome in ("failed", "unreachable"):
+            self.failures.append(
+                TaskFailure(host, task, role, failure_message(res), unreachable=outcome == "unreachable")
+            )
+
+    def _final_stats(self, data: dict) -> None:
+        """Ansible's own recap is authoritative for the counts."""
+        self.final_stats_seen = True
+        columns = {
+            "ok": "ok", "changed": "changed", "failures": "failed", "dark": "unreachable",
+            "skipped": "skipped", "rescued": "rescued", "ignored": "ignored",
+        }
+        for source, target in columns.items():
+            for host, count in (data.get(source) or {}).items():
+                setattr(self._host(host), target, count)
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return sorted(h.name for h in self.hosts.values() if h.failed)
+
+    @property
+    def unreachable_hosts(self) -> list[str]:
+        return sorted(h.name for h in self.hosts.values() if h.unreachable)
+
+    def changes_by_role(self) -> dict[str, dict[str, int]]:
+        """{role: {host: number of changed tasks}} for a plan's summary."""
+        table: dict[str, dict[str, int]] = {}
+        for change in self.changes:
+            per_host = table.setdefault(change.role or "(play)", {})
+            per_host[change.host] = per_host.get(change.host, 0) + 1
+        return table
+
+
+def failure_message(res: dict) -> str:
+    """The most useful line(s) of a failed result: msg, then stderr, then stdout."""
+    if res.get("censored"):
+        return str(res["censored"])
+    for key in ("msg", "stderr", "stdout", "reason"):
+        value = res.get(key)
+        if value:
+            return str(value).strip()
+    for item in res.get("results") or []:
+        if isinstance(item, dict) and item.get("failed"):
+            return failure_message(item)
+    return "task failed (no message)"
+
+
+def render_diff(res: dict) -> str:
+    """Unified diff text from a module result's ``diff`` (one dict, a list, or per loop item)."""
+    parts: list[str] = []
+    diffs = res.get("diff")
+    if isinstance(diffs, dict):
+        diffs = [diffs]
+    for diff in diffs or []:
+        parts.append(_one_diff(diff))
+    for item in res.get("results") or []:
+        if isinstance(item, dict) and item.get("changed"):
+            parts.append(render_diff(item))
+    return "".join(p for p in parts if p)
+
+
+def _one_diff(diff: dict) -> str:
+    if diff.get("prepared"):
+        return str(diff["prepared"]).rstrip("\n") + "\n"
+    before, after = diff.get("before", ""), diff.get("after", "")
+    if not isinstance(before, str) or not isinstance(after, str):
+        before, after = _as_text(before), _as_text(after)
+    if before == after:
+        return ""
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True) or [""],
+            after.splitlines(keepends=True) or [""],
+            fromfile=str(diff.get("before_header", "before")),
+            tofile=str(diff.get("after_header", "after")),
+        )
+    )
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, dict):
+        return "".join(f"{k}: {v}\n" for k, v in sorted(value.items()))
+    return "" if value is None else f"{value}\n"

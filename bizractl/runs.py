@@ -1,0 +1,97 @@
+"""Run directories: one per run under the runs directory, private, pruned to a count."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bizractl.errors import BadInputError
+
+DEFAULT_KEEP = 20
+
+
+def new_run_id(playbook: Path, now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{playbook.stem}-{secrets.token_hex(2)}"
+
+
+def create_run_dir(runs_dir: Path, run_id: str) -> Path:
+    runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(runs_dir, 0o700)
+    run_dir = runs_dir / run_id
+    run_dir.mkdir(mode=0o700)
+    return run_dir
+
+
+def prune_runs(runs_dir: Path, keep: int) -> list[Path]:
+    """Remove the oldest run directories beyond ``keep``. Returns what was removed."""
+    if keep < 1 or not runs_dir.is_dir():
+        return []
+    runs = sorted((p for p in runs_dir.iterdir() if p.is_dir()), key=lambda p: p.name)
+    doomed = runs[: max(0, len(runs) - keep)]
+    for path in doomed:
+        shutil.rmtree(path, ignore_errors=True)
+    return doomed
+
+
+def write_extra_vars(values: tuple[str, ...]) -> tuple[Path | None, tuple[Path, ...]]:
+    """Put the user's -e values in private temporary files (0600 in a 0700 directory).
+
+    Returns the temporary directory (the caller removes it when the run ends) and the files
+    to pass as ``-e @file``. ``-e @file`` arguments are passed through as they are.
+    """
+    if not values:
+        return None, ()
+    tmp = Path(tempfile.mkdtemp(prefix="bizractl-vars-"))
+    files: list[Path] = []
+    for index, value in enumerate(values):
+        if value.startswith("@"):
+            files.append(Path(value[1:]).expanduser().resolve())
+            continue
+        path = tmp / f"extra-{index}.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(parse_extra_vars(value), handle)
+        files.append(path)
+    return tmp, tuple(files)
+
+
+def parse_extra_vars(value: str) -> dict:
+    """``-e`` as Ansible reads it: a JSON/YAML mapping, or ``key=value key2=value2``."""
+    text = value.strip()
+    if text.startswith("{"):
+        import yaml  # a JSON object is YAML too
+
+        data = yaml.safe_load(text)
+        if not isinstance(data, dict):
+            raise BadInputError("-e: the JSON/YAML value is not a mapping of variable names to values")
+        return data
+    from ansible.parsing.splitter import parse_kv
+
+    data = parse_kv(text)
+    if not data or "_raw_params" in data:
+        raise BadInputError("-e: expected key=value pairs, a JSON/YAML mapping or @file; got a bare word")
+    return data
+
+
+# Environment variables kept in the run's ``command`` artifact; every other one (cloud
+# tokens, VAULT_*, anything the operator's shell carries) is dropped after the run.
+KEPT_ENV_PREFIXES = ("ANSIBLE_", "RUNNER_")
+KEPT_ENV_NAMES = ("PATH", "HOME", "LANG", "PWD")
+
+
+def scrub_command_artifact(artifact_dir: Path) -> None:
+    """ansible-runner writes the whole process environment next to the command line."""
+    command_file = artifact_dir / "command"
+    if not command_file.is_file():
+        return
+    data = json.loads(command_file.read_text(encoding="utf-8"))
+    env = data.get("env") or {}
+    data["env"] = {k: v for k, v in env.items() if k.startswith(KEPT_ENV_PREFIXES) or k in KEPT_ENV_NAMES}
+    command_file.write_text(json.dumps(data), encoding="utf-8")
+    command_file.chmod(0o600)

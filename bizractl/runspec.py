@@ -1,0 +1,99 @@
+"""A playbook run as data, and the ansible-runner arguments built from it (no side effects)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    project_root: Path
+    playbook: Path
+    inventory: Path
+    run_dir: Path
+    limit: str | None = None
+    tags: str | None = None
+    skip_tags: str | None = None
+    check: bool = False
+    diff: bool = False
+    forks: int | None = None
+    vault_password_file: Path | None = None
+    verbosity: int = 0
+    # Files holding the user's -e values. Values never travel on the command line (they
+    # would land in the run's artifacts and in /proc/*/cmdline); see runs.write_extra_vars.
+    extra_vars_files: tuple[Path, ...] = field(default_factory=tuple)
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.run_dir / "artifacts"
+
+
+def fact_cache_dir(project_root: Path, inventory: Path) -> Path:
+    """Facts are cached per inventory: lab facts never answer for production hosts."""
+    return project_root / ".cache" / "facts" / inventory.name
+
+
+def build_cmdline(spec: RunSpec) -> list[str]:
+    args: list[str] = []
+    if spec.check:
+        args.append("--check")
+    if spec.diff:
+        args.append("--diff")
+    if spec.vault_password_file:
+        args += ["--vault-password-file", str(spec.vault_password_file)]
+    for path in spec.extra_vars_files:
+        args += ["-e", f"@{path}"]
+    return args
+
+
+def ansible_bin_dir() -> Path:
+    """The bin directory of the Python running bizractl (the project's venv)."""
+    return Path(sys.executable).parent
+
+
+def build_runner_kwargs(spec: RunSpec) -> dict:
+    """Keyword arguments for ``ansible_runner.run`` (callbacks are added by the caller)."""
+    bin_dir = ansible_bin_dir()
+    kwargs: dict = {
+        "private_data_dir": str(spec.run_dir),
+        "artifact_dir": str(spec.artifact_dir),
+        "ident": "ansible",
+        "project_dir": str(spec.project_root),
+        "playbook": str(spec.playbook),
+        "inventory": str(spec.inventory),
+        "cmdline": shlex.join(build_cmdline(spec)),
+        "envvars": {
+            # The ansible-playbook of bizractl's own environment comes first, whatever PATH says.
+            "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]),
+            "ANSIBLE_CONFIG": str(spec.project_root / "ansible.cfg"),
+            # ansible-runner turns host key checking off unless told: production keeps it on,
+            # the lab inventory relaxes it for its throw-away hosts only.
+            "ANSIBLE_HOST_KEY_CHECKING": "True",
+            "ANSIBLE_CACHE_PLUGIN": "jsonfile",
+            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(fact_cache_dir(spec.project_root, spec.inventory)),
+            "ANSIBLE_FORCE_HANDLERS": "True",
+            "ANSIBLE_NOCOLOR": "True",
+        },
+        # Our own fact cache (above), not one per run inside the artifacts.
+        "fact_cache_type": "bizractl",
+        # env/ would hold a copy of the run's settings; nothing there is needed afterwards.
+        "suppress_env_files": True,
+        "quiet": True,
+        "json_mode": False,
+        "timeout": None,
+    }
+    if spec.limit:
+        kwargs["limit"] = spec.limit
+    if spec.tags:
+        kwargs["tags"] = spec.tags
+    if spec.skip_tags:
+        kwargs["skip_tags"] = spec.skip_tags
+    if spec.forks:
+        kwargs["forks"] = spec.forks
+    if spec.verbosity:
+        kwargs["verbosity"] = spec.verbosity
+    return kwargs

@@ -1,0 +1,107 @@
+"""base: behaviour on a converged host, checked from outside where it matters (real SSH)."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import testinfra.utils.ansible_runner
+
+from scenario_helpers import inventory_dir, run_playbook
+
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(str(inventory_dir())).get_hosts("all")
+
+LAB_KEY = Path(os.environ.get("BIZRA_LAB_HOME") or Path.home() / ".local/share/bizra/lab") / "ssh/id_ed25519"
+SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+
+
+def _address(host) -> str:
+    return host.ansible.get_variables()["ansible_host"]
+
+
+def test_hostname_and_time_zone(host):
+    assert host.check_output("hostname") == host.ansible.get_variables()["inventory_hostname"]
+    assert host.check_output("timedatectl show -p Timezone --value") == "Europe/Zurich"
+
+
+def test_chrony_runs_with_declared_sources_without_steering_the_clock(host):
+    assert host.service("chrony").is_running
+    assert host.service("chrony").is_enabled
+    sources = host.check_output("chronyc -n sources")
+    assert "10.89.20.1" in sources
+    # chronyd -x: the lab hosts share the machine's clock
+    assert " -x" in host.check_output("cat /proc/$(pidof chronyd | cut -d' ' -f1)/cmdline | tr '\\0' ' '")
+
+
+def test_admin_with_key_logs_in_over_ssh_and_has_sudo(host):
+    result = subprocess.run(
+        ["ssh", "-i", str(LAB_KEY), *SSH_OPTS, f"alice@{_address(host)}", "sudo -n id -u"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"
+
+
+def test_admin_without_sudo_flag_has_no_sudo(host):
+    bob = host.user("bob")
+    assert bob.exists
+    assert "adm" in bob.groups
+    assert "bob" not in host.file("/etc/sudoers.d/bizra-admins").content_string
+    assert host.run("runuser -u bob -- sudo -n true").rc != 0
+
+
+def test_absent_user_is_gone(host):
+    assert not host.user("mallory").exists
+
+
+def test_sshd_offers_public_keys_only(host):
+    """A password attempt is refused before any prompt: the server offers publickey only."""
+    result = subprocess.run(
+        ["ssh", "-v", *SSH_OPTS, "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password",
+         f"alice@{_address(host)}", "true"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode != 0
+    offered = [line for line in result.stderr.splitlines() if "Authentications that can continue" in line]
+    assert offered and offered[-1].rstrip().endswith(": publickey"), offered
+    effective = host.check_output("sshd -T")
+    assert "passwordauthentication no" in effective
+    assert "permitrootlogin without-password" in effective
+    assert "x11forwarding no" in effective
+
+
+def test_journal_is_persistent(host):
+    marker = "bizra-molecule-journal-probe"
+    host.run(f"systemd-cat -t bizra-probe echo {marker}")
+    host.run("journalctl --flush")
+    journal = host.run(f"journalctl -D /var/log/journal -t bizra-probe --no-pager | grep -c {marker}")
+    assert journal.rc == 0 and int(journal.stdout.strip()) >= 1
+
+
+def test_packages(host):
+    assert host.package("htop").is_installed
+    assert host.package("chrony").is_installed
+    assert not host.package("telnet").is_installed
+
+
+@pytest.mark.parametrize("unused", [None])
+def test_check_mode_on_converged_hosts_changes_nothing(unused):
+    rc, output, recap = run_playbook("converge.yml", "--check", "--diff")
+    assert rc == 0, output[-3000:]
+    assert recap and all(r["changed"] == 0 and r["failed"] == 0 for r in recap.values()), output[-3000:]
+
+
+def test_bad_input_fails_before_touching_the_host():
+    rc, output, recap = run_playbook(
+        "converge.yml",
+        "-e", '{"base_timezone": "Mars/Olympus_Mons", "base_packages_extra": ["sl"],'
+              ' "base_admin_users": [{"name": "Bad User", "ssh_keys": ["not-a-key"]}]}',
+    )
+    assert rc != 0
+    assert "base_admin_users names ['Bad User'] are not POSIX user names" in output
+    assert "not OpenSSH public keys" in output
+    assert all(r["changed"] == 0 for r in recap.values()), output[-3000:]
+    for name in testinfra_hosts:
+        host = testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory_dir()}")
+        assert not host.package("sl").is_installed

@@ -1,0 +1,40 @@
+"""Helpers for Molecule verifiers: run a playbook against the scenario's hosts, read the recap."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+RECAP_LINE = re.compile(
+    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+    r"\s+failed=(?P<failed>\d+)"
+)
+
+
+def scenario_dir() -> Path:
+    return Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+
+
+def inventory_dir() -> Path:
+    return Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
+
+
+def run_playbook(playbook: str, *args: str) -> tuple[int, str, dict[str, dict[str, int]]]:
+    """Run a playbook of the scenario with Molecule's inventory and ansible.cfg."""
+    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
+    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    proc = subprocess.run(
+        [str(ansible_playbook), "-i", str(inventory_dir()), str(scenario_dir() / playbook), *args],
+        capture_output=True, text=True, check=False, env=env,
+    )
+    output = ANSI_ESCAPE.sub("", proc.stdout + proc.stderr)
+    recap = {}
+    for line in output.splitlines():
+        match = RECAP_LINE.match(line.strip())
+        if match:
+            recap[match["host"]] = {k: int(v) for k, v in match.groupdict().items() if k != "host"}
+    return proc.returncode, output, recap
