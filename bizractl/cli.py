@@ -158,7 +158,6 @@ def _lab_spec(ctx: click.Context, inventory: str | None, hosts: tuple[str, ...] 
     from bizractl import resolve
     from bizractl.lab.spec import load_lab_spec
     from bizractl.paths import find_project_root
-
     from bizractl.runspec import fact_cache_dir
 
     root = find_project_root(ctx.obj["project"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bizractl import runs
-from bizractl.exitcodes import EXIT_INTERRUPTED, map_exit_code
+from bizractl.exitcodes import EXIT_INTERRUPTED, MEANING, map_exit_code
 from bizractl.paths import ensure_collection_link
 from bizractl.recorder import RunRecorder
 from bizractl.report import ProgressView
@@ -59,7 +60,33 @@ def execute(spec: RunSpec, run_id: str, console: Console, title: str, extra_vars
         code = EXIT_INTERRUPTED
     if spec.check and recorder.changes:
         write_plan_diff(spec.run_dir / "plan.diff", recorder)
+    write_summary(spec.run_dir / "summary.json", spec, recorder, run_id, code)
     return RunOutcome(code, recorder, run_id, spec.run_dir)
+
+
+def write_summary(path: Path, spec: RunSpec, recorder: RunRecorder, run_id: str, code: int) -> None:
+    """The run's result for tools and people: hosts, failures, changes (no diffs, no values)."""
+    summary = {
+        "run_id": run_id,
+        "playbook": str(spec.playbook),
+        "inventory": str(spec.inventory),
+        "limit": spec.limit,
+        "check": spec.check,
+        "exit_code": code,
+        "result": MEANING.get(code, "error"),
+        "hosts": {
+            h.name: {
+                "ok": h.ok, "changed": h.changed, "failed": h.failed, "unreachable": h.unreachable,
+                "skipped": h.skipped, "rescued": h.rescued, "ignored": h.ignored,
+                "duration": round(h.duration, 2),
+            }
+            for h in recorder.hosts.values()
+        },
+        "failures": [vars(f) for f in recorder.failures],
+        "changes": [{"host": c.host, "role": c.role, "task": c.task} for c in recorder.changes],
+    }
+    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    path.chmod(0o600)
 
 
 def write_plan_diff(path: Path, recorder: RunRecorder) -> None:

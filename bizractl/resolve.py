@@ -50,7 +50,8 @@ def resolve_inventory(root: Path, value: str | None, cwd: Path | None = None) ->
     looked.append(named)
     if named.exists():
         return named.resolve()
-    available = sorted(p.name for p in (root / "inventories").iterdir() if p.is_dir()) if (root / "inventories").is_dir() else []
+    inventories = root / "inventories"
+    available = sorted(p.name for p in inventories.iterdir() if p.is_dir()) if inventories.is_dir() else []
     raise BadInputError(
         f"inventory {name!r} not found; looked at: {', '.join(str(p) for p in looked)}. "
         f"Inventories in {root / 'inventories'}: {', '.join(available) or '(none)'}"

@@ -7,7 +7,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bizractl.errors import BadInputError
@@ -16,7 +16,7 @@ DEFAULT_KEEP = 20
 
 
 def new_run_id(playbook: Path, now: datetime | None = None) -> str:
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{playbook.stem}-{secrets.token_hex(2)}"
 
 

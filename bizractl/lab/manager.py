@@ -169,7 +169,8 @@ def down(spec: LabSpec, log: Log, podman: Podman | None = None, keep_network: bo
         _forget_facts(fact_cache, LabHost(host_name, ""))
     if not keep_network:
         podman.remove_network(spec.network_name)
-    log(f"lab {spec.name}: removed {len(names)} host(s)" + ("" if keep_network else f" and network {spec.network_name}"))
+    network = "" if keep_network else f" and network {spec.network_name}"
+    log(f"lab {spec.name}: removed {len(names)} host(s){network}")
 
 
 def _suite_of(container: dict) -> str:

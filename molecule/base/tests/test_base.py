@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
-
 from scenario_helpers import inventory_dir, run_playbook
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(str(inventory_dir())).get_hosts("all")

@@ -1,0 +1,69 @@
+# bizra-infra: `make deploy` sets everything up and converges the lab; `make test` runs all tests.
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+VENV        ?= .venv
+PYTHON      ?= python3
+BIN         := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+# Debian packages the lab and the tests need on the machine that runs them.
+APT_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs openssh-client iproute2 nmap
+SCENARIOS   := $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
+
+.PHONY: help setup apt-packages venv deploy lab-up lab-down lint unit e2e molecule test clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+setup: apt-packages venv  ## Install apt packages and the Python environment (idempotent)
+	$(BIN)/python -c 'from pathlib import Path; from bizractl.paths import ensure_collection_link; ensure_collection_link(Path.cwd())'
+
+apt-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done)
+	if [ -n "$$missing" ]; then
+	  echo "installing: $$missing"
+	  apt-get update -q
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing
+	fi
+
+# The venv is rebuilt only when pyproject.toml changes.
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+deploy: setup  ## Converge the lab fleet with site.yml (creates the lab first)
+	$(BIN)/bizractl lab up
+	$(BIN)/bizractl deploy site.yml
+
+lab-up: setup  ## Start the lab fleet
+	$(BIN)/bizractl lab up
+
+lab-down: setup  ## Remove the lab fleet
+	$(BIN)/bizractl lab down
+
+lint: setup  ## yamllint, ansible-lint (production profile), ruff
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint --profile production
+	$(BIN)/ruff check bizractl tests molecule bench
+
+unit: setup  ## Unit tests of the control plane and plugins
+	$(BIN)/pytest -q tests/unit
+
+e2e: setup  ## bizractl end to end on the lab fleet
+	$(BIN)/pytest -q tests/e2e
+
+molecule: setup  ## Every Molecule scenario (create, converge, idempotence, verify, destroy)
+	for scenario in $(SCENARIOS); do
+	  $(BIN)/molecule test -s $$scenario
+	done
+
+test: lint unit e2e molecule  ## All tests: the README's test command
+	@echo "all tests passed"
+
+clean:  ## Remove the lab, the venv and local state
+	-$(BIN)/bizractl lab down
+	rm -rf $(VENV) .cache runs .ansible

@@ -1,0 +1,49 @@
+import pytest
+
+from bizractl.errors import BadInputError
+from bizractl.lab.spec import lab_spec_from_inventory
+
+
+def inventory(**hosts) -> dict:
+    return {"_meta": {"hostvars": hosts}}
+
+
+def test_spec_from_inventory_with_defaults():
+    spec = lab_spec_from_inventory(inventory(pg1={"ansible_host": "10.89.10.31"},
+                                             edge1={"ansible_host": "10.89.10.11", "lab_distribution": "trixie"}))
+    assert spec.name == "bizra" and spec.network_name == "bizra-lab"
+    assert [h.name for h in spec.hosts] == ["edge1", "pg1"]
+    assert spec.hosts[0].distribution == "trixie"
+    assert spec.gateway == "10.89.10.1"
+    assert spec.container_name(spec.hosts[1]) == "bizra-pg1"
+
+
+def test_lab_settings_come_from_inventory():
+    spec = lab_spec_from_inventory(inventory(a={"ansible_host": "10.9.0.5", "lab_name": "t",
+                                                "lab_network_name": "t-net", "lab_network_subnet": "10.9.0.0/24"}))
+    assert (spec.name, spec.network_name, spec.network_subnet) == ("t", "t-net", "10.9.0.0/24")
+
+
+@pytest.mark.parametrize(
+    ("hostvars", "message"),
+    [
+        ({"a": {}}, "lab host a: ansible_host is required"),
+        ({"a": {"ansible_host": "pg1.example"}}, "'pg1.example' is not an IP address"),
+        ({"a": {"ansible_host": "192.168.1.5"}}, "must be a host address inside lab_network_subnet 10.89.10.0/24"),
+        ({"a": {"ansible_host": "10.89.10.1"}}, "other than the gateway 10.89.10.1"),
+        ({"a": {"ansible_host": "10.89.10.5"}, "b": {"ansible_host": "10.89.10.5"}}, "share the address 10.89.10.5"),
+        ({"a": {"ansible_host": "10.89.10.5", "lab_kind": "lxc"}}, "lab_kind 'lxc' is not one of container, vm"),
+        ({"a": {"ansible_host": "10.89.10.5", "lab_distribution": "sid"}}, "lab_distribution 'sid' is not one of"),
+        ({"a": {"ansible_host": "10.89.10.5", "lab_network_subnet": "10.89.10.0/33"}}, "is not a CIDR network"),
+        ({"a": {"ansible_host": "10.89.10.5", "lab_name": "x"}, "b": {"ansible_host": "10.89.10.6"}},
+         "lab_name must be the same for every lab host"),
+    ],
+)
+def test_bad_lab_inventory_is_refused_with_the_entry_named(hostvars, message):
+    with pytest.raises(BadInputError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        lab_spec_from_inventory(inventory(**hostvars))
+
+
+def test_empty_inventory():
+    with pytest.raises(BadInputError, match="no hosts"):
+        lab_spec_from_inventory({})

@@ -1,0 +1,88 @@
+from bizractl.recorder import RunRecorder, failure_message, render_diff
+
+
+def result(kind: str, host: str, task: str = "t", role: str = "base", res: dict | None = None, **extra) -> dict:
+    data = {"host": host, "task": task, "role": role, "res": res or {},
+            "start": "2026-11-23T06:00:00.000000", "end": "2026-11-23T06:00:02.500000"}
+    data.update(extra)
+    return {"event": kind, "event_data": data}
+
+
+def test_counts_current_task_and_duration():
+    rec = RunRecorder()
+    rec.handle({"event": "playbook_on_play_start", "event_data": {"play": "Converge"}})
+    rec.handle({"event": "playbook_on_task_start", "event_data": {"task": "Install", "role": "base"}})
+    rec.handle(result("runner_on_ok", "pg1", res={"changed": True}))
+    rec.handle(result("runner_on_ok", "pg1", res={"changed": False}, start="2026-11-23T06:00:05.000000",
+                      end="2026-11-23T06:00:10.000000"))
+    rec.handle(result("runner_on_skipped", "pg2"))
+    assert (rec.play, rec.role, rec.task) == ("Converge", "base", "Install")
+    pg1 = rec.hosts["pg1"]
+    assert (pg1.ok, pg1.changed, pg1.failed) == (2, 1, 0)
+    assert pg1.duration == 10.0
+    assert rec.hosts["pg2"].skipped == 1
+    assert pg1.state == "changed"
+
+
+def test_failures_keep_host_task_and_message():
+    rec = RunRecorder()
+    rec.handle(result("runner_on_failed", "pg1", task="Check", res={"msg": "base: base_timezone 'X' is bad"}))
+    rec.handle(result("runner_on_unreachable", "pg2", task="Gather", res={"msg": "ssh: connect timed out"}))
+    assert rec.failed_hosts == ["pg1"]
+    assert rec.unreachable_hosts == ["pg2"]
+    assert rec.failures[0].message == "base: base_timezone 'X' is bad"
+    assert rec.failures[1].unreachable
+
+
+def test_ignored_failure_is_not_a_failure():
+    rec = RunRecorder()
+    rec.handle(result("runner_on_failed", "pg1", res={"msg": "nope"}, ignore_errors=True))
+    assert rec.failed_hosts == [] and rec.failures == []
+    assert rec.hosts["pg1"].ignored == 1
+
+
+def test_final_stats_are_authoritative():
+    rec = RunRecorder()
+    rec.handle(result("runner_on_ok", "pg1", res={"changed": True}))
+    rec.handle({"event": "playbook_on_stats", "event_data": {
+        "ok": {"pg1": 20}, "changed": {"pg1": 3}, "failures": {}, "dark": {"pg2": 1}, "skipped": {"pg1": 2}}})
+    assert (rec.hosts["pg1"].ok, rec.hosts["pg1"].changed, rec.hosts["pg1"].skipped) == (20, 3, 2)
+    assert rec.hosts["pg2"].unreachable == 1
+
+
+def test_changes_by_role_for_plans():
+    rec = RunRecorder()
+    rec.handle(result("runner_on_ok", "pg1", role="base", res={"changed": True}))
+    rec.handle(result("runner_on_ok", "pg2", role="base", res={"changed": True}))
+    rec.handle(result("runner_on_ok", "pg1", role="postgresql", res={"changed": True}))
+    rec.handle(result("runner_on_ok", "pg1", role="postgresql", res={"changed": True}))
+    rec.handle(result("runner_on_ok", "pg1", role="", res={"changed": True}))
+    assert rec.changes_by_role() == {"base": {"pg1": 1, "pg2": 1}, "postgresql": {"pg1": 2}, "(play)": {"pg1": 1}}
+
+
+def test_render_diff_from_before_after():
+    text = render_diff({"diff": {"before": "a\nb\n", "after": "a\nc\n", "before_header": "/etc/x",
+                                 "after_header": "/etc/x"}})
+    assert "--- /etc/x" in text and "-b\n" in text and "+c\n" in text
+
+
+def test_render_diff_prepared_and_loop_items():
+    res = {"results": [
+        {"changed": True, "diff": [{"prepared": "+ user alice"}]},
+        {"changed": False, "diff": [{"prepared": "+ should not show"}]},
+    ]}
+    assert render_diff(res) == "+ user alice\n"
+
+
+def test_render_diff_of_structured_state():
+    text = render_diff({"diff": {"before": {"state": "absent"}, "after": {"state": "directory"}}})
+    assert "-state: absent" in text and "+state: directory" in text
+
+
+def test_failure_message_prefers_msg_then_stderr_and_respects_no_log():
+    assert failure_message({"msg": "m", "stderr": "e"}) == "m"
+    assert failure_message({"stderr": "  e  "}) == "e"
+    censored = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
+    assert failure_message({"censored": censored, "msg": "secret"}) == censored
+    assert failure_message({"results": [{"failed": True, "msg": "item broke"}]}) == "item broke"
+    assert failure_message({}) == "task failed (no message)"
