@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bizractl import runs
-from bizractl.exitcodes import EXIT_INTERRUPTED, MEANING, map_exit_code
+from bizractl.exitcodes import MEANING, map_exit_code
 from bizractl.paths import ensure_collection_link
 from bizractl.recorder import RunRecorder
 from bizractl.report import ProgressView
@@ -39,29 +39,42 @@ def execute(spec: RunSpec, run_id: str, console: Console, title: str, extra_vars
         view.on_event(event)
         return True  # keep the event in the artifacts
 
+    finished = threading.Event()
     kwargs = build_runner_kwargs(spec)
-    kwargs.update(event_handler=on_event, cancel_callback=cancel.is_set)
+    kwargs.update(event_handler=on_event, cancel_callback=cancel.is_set,
+                  finished_callback=lambda _runner: finished.set())
     status, rc = "failed", None
     try:
         with view:
-            runner = ansible_runner.run(**kwargs)
+            # The run goes in a worker thread so Ctrl-C lands here: it sets the cancel flag,
+            # ansible-runner stops ansible-playbook, and the summary still gets written.
+            # (Waiting on an Event, not Thread.join: an interrupted join can leave the
+            # thread looking finished while it still runs.)
+            thread, runner = ansible_runner.run_async(**kwargs)
+            try:
+                _wait(finished, thread)
+            except KeyboardInterrupt:
+                cancel.set()
+                console.print("interrupted: stopping Ansible (hosts may be mid-change; re-run to converge)")
+                _wait(finished, thread)
             status, rc = runner.status, runner.rc
-    except KeyboardInterrupt:
-        # ansible-runner stops ansible-playbook on cancel; a second Ctrl-C is Python's default.
-        cancel.set()
-        status = "canceled"
     finally:
         if extra_vars_dir is not None:
             shutil.rmtree(extra_vars_dir, ignore_errors=True)
         for artifact in spec.artifact_dir.glob("*"):
             runs.scrub_command_artifact(artifact)
     code = map_exit_code(status, rc, len(recorder.failed_hosts), len(recorder.unreachable_hosts))
-    if status == "canceled":
-        code = EXIT_INTERRUPTED
     if spec.check and recorder.changes:
         write_plan_diff(spec.run_dir / "plan.diff", recorder)
     write_summary(spec.run_dir / "summary.json", spec, recorder, run_id, code)
+    runs.make_private(spec.run_dir)
     return RunOutcome(code, recorder, run_id, spec.run_dir)
+
+
+def _wait(finished: threading.Event, thread: threading.Thread) -> None:
+    while not finished.wait(0.2):
+        if not thread.is_alive():
+            return
 
 
 def write_summary(path: Path, spec: RunSpec, recorder: RunRecorder, run_id: str, code: int) -> None:

@@ -28,6 +28,13 @@ def create_run_dir(runs_dir: Path, run_id: str) -> Path:
     return run_dir
 
 
+def make_private(run_dir: Path) -> None:
+    """Owner-only modes for everything a run left (ansible-runner writes some files 0644)."""
+    for path in run_dir.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
+
+
 def prune_runs(runs_dir: Path, keep: int) -> list[Path]:
     """Remove the oldest run directories beyond ``keep``. Returns what was removed."""
     if keep < 1 or not runs_dir.is_dir():

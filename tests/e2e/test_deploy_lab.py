@@ -1,0 +1,143 @@
+"""bizractl deploy / plan / lab on the lab fleet: convergence, idempotence, plans, failures, secrets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+from lab_helpers import BIZRACTL, ROOT, lab_ssh
+
+from bizractl.exitcodes import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TASK_FAILED,
+    EXIT_UNREACHABLE,
+)
+
+LAB_HOSTS = {"edge1", "upstream1", "upstream2", "geth1", "pg1", "pg2", "pg3", "influx1", "log1", "hsm1", "mon1"}
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-bizra-hardening.conf"
+
+
+def test_lab_status_and_ssh(bizractl, lab):
+    status = bizractl("lab", "status")
+    assert status.code == 0
+    for host in LAB_HOSTS:
+        assert host in status.output
+    assert "absent" not in status.output and "stopped" not in status.output
+    assert lab_ssh(bizractl, "pg2", "hostname").strip() == "pg2"
+
+
+def test_site_converges_the_whole_lab_and_second_run_changes_nothing(bizractl, converged):
+    assert set(converged.summary["hosts"]) == LAB_HOSTS
+    assert all(h["failed"] == 0 and h["unreachable"] == 0 for h in converged.summary["hosts"].values())
+    again = bizractl("deploy", "site.yml")
+    assert again.code == EXIT_OK, again.output
+    changed = {host: h["changed"] for host, h in again.summary["hosts"].items() if h["changed"]}
+    assert set(again.summary["hosts"]) == LAB_HOSTS
+    assert changed == {}, f"second run changed something: {changed}"
+    # the final table names every host
+    for host in LAB_HOSTS:
+        assert host in again.output
+
+
+def test_plan_on_converged_fleet_changes_nothing(bizractl, converged):
+    plan = bizractl("plan", "site")
+    assert plan.code == EXIT_OK, plan.output
+    assert plan.summary["check"] is True
+    assert plan.summary["changes"] == []
+    assert "No changes" in plan.output
+
+
+def test_plan_shows_drift_with_diff_and_touches_nothing_then_deploy_repairs(bizractl, converged):
+    lab_ssh(bizractl, "pg2", f"sed -i 's/^MaxAuthTries 3$/MaxAuthTries 6/' {SSHD_DROPIN}")
+    plan = bizractl("plan", "site", "--limit", "pg2", "--show-diff")
+    assert plan.code == EXIT_OK, plan.output
+    # the drifted file, and the reload its handler would do
+    assert {(c["host"], c["role"], c["task"]) for c in plan.summary["changes"]} == {
+        ("pg2", "base", "Write the sshd hardening drop-in"), ("pg2", "base", "Reload sshd")}
+    diff = (plan.run_dir / "plan.diff").read_text()
+    assert "-MaxAuthTries 6" in diff and "+MaxAuthTries 3" in diff
+    assert "Changes per role" in plan.output and "+MaxAuthTries 3" in plan.output
+    # check mode changed nothing on the host
+    assert "MaxAuthTries 6" in lab_ssh(bizractl, "pg2", f"cat {SSHD_DROPIN}")
+
+    repair = bizractl("deploy", "site", "--limit", "pg2", "--tags", "base::sshd")
+    assert repair.code == EXIT_OK, repair.output
+    assert repair.summary["hosts"]["pg2"]["changed"] == 2  # the file and the sshd reload
+    assert "MaxAuthTries 3" in lab_ssh(bizractl, "pg2", f"cat {SSHD_DROPIN}")
+    # and the running sshd was reloaded with it: a new connection sees the limit
+    assert "maxauthtries 3" in lab_ssh(bizractl, "pg2", "sshd -T")
+
+
+def test_task_failure_exit_code_and_message(bizractl, converged):
+    result = bizractl("deploy", "site", "--limit", "pg3", "-e", "base_timezone=Mars/Olympus_Mons")
+    assert result.code == EXIT_TASK_FAILED, result.output
+    failures = result.summary["failures"]
+    assert [f["host"] for f in failures] == ["pg3"]
+    assert "base_timezone 'Mars/Olympus_Mons' is not a time zone known on pg3" in failures[0]["message"]
+    assert "Failed tasks" in result.output and "Mars/Olympus_Mons" in result.output
+    assert result.summary["hosts"]["pg3"]["changed"] == 0
+
+
+def test_unreachable_host_exit_code(bizractl, lab, tmp_path: Path):
+    lab_vars = yaml.safe_load((ROOT / "inventories/lab/group_vars/all.yml").read_text())
+    inventory = tmp_path / "ghost.yml"
+    inventory.write_text(yaml.safe_dump({"all": {
+        "hosts": {"ghost": {"ansible_host": "10.89.10.250"}},
+        "vars": {k: v for k, v in lab_vars.items() if k.startswith(("ansible_", "lab_home"))}
+        | {"ansible_ssh_common_args": lab_vars["ansible_ssh_common_args"] + " -o ConnectTimeout=3"},
+    }}))
+    result = bizractl("deploy", "site", "-i", str(inventory))
+    assert result.code == EXIT_UNREACHABLE, result.output
+    assert result.summary["hosts"]["ghost"]["unreachable"] == 1
+    assert "UNREACHABLE" in result.output
+
+
+def test_bad_input_exit_codes(bizractl):
+    unknown = bizractl("deploy", "no-such-playbook")
+    assert unknown.code == EXIT_BAD_INPUT
+    assert "Available in" in unknown.output and "site" in unknown.output
+    assert unknown.run_dir is None  # nothing ran, nothing recorded
+    missing = bizractl("deploy", "site", "-i", "staging")
+    assert missing.code == EXIT_BAD_INPUT
+    assert "looked at" in missing.output
+
+
+def test_secrets_never_reach_run_artifacts(bizractl, converged):
+    sentinel_var, sentinel_env = "S3NTINEL-extra-var-7f3a", "S3NTINEL-environment-9c1d"
+    result = bizractl(
+        "deploy", "site", "--limit", "edge1", "--tags", "base::journald",
+        "-e", f'{{"bizra_probe_password": "{sentinel_var}"}}', env={"AWS_SECRET_ACCESS_KEY": sentinel_env},
+    )
+    assert result.code == EXIT_OK, result.output
+    leaks = subprocess.run(["grep", "-rl", "-e", sentinel_var, "-e", sentinel_env, str(result.run_dir)],
+                           capture_output=True, text=True, check=False)
+    assert leaks.stdout == "", f"secret found in {leaks.stdout}"
+    modes = {p.stat().st_mode & 0o077 for p in result.run_dir.rglob("*") if p.is_file()}
+    assert modes == {0}, "run artifacts must not be readable by group or others"
+
+
+def test_interrupt_stops_cleanly_and_next_run_converges(bizractl, converged):
+    proc = subprocess.Popen([str(BIZRACTL), "--project", str(ROOT), "deploy", "site", "--limit", "mon1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "BIZRA_RUNS_DIR": str(bizractl.runs_dir)})
+    time.sleep(6)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_INTERRUPTED, output
+    assert "interrupted" in output
+    after = bizractl("deploy", "site", "--limit", "mon1")
+    assert after.code == EXIT_OK and after.summary["hosts"]["mon1"]["changed"] == 0, after.output
+
+
+def test_runs_are_pruned_to_the_configured_count(bizractl, lab, tmp_path: Path):
+    for _ in range(3):
+        result = bizractl("plan", "site", "--limit", "edge1", "--tags", "no-such-tag", "--keep-runs", "2",
+                          env={"BIZRA_RUNS_DIR": str(tmp_path)})
+        assert result.code == EXIT_OK, result.output
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
