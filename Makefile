@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 APT_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs openssh-client iproute2 nmap
 SCENARIOS   := $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 
-.PHONY: help setup apt-packages venv deploy lab-up lab-down lint unit e2e molecule test clean
+.PHONY: help setup apt-packages venv deploy lab-up lab-down lint unit e2e molecule test bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -67,3 +67,6 @@ test: lint unit e2e molecule  ## All tests: the README's test command
 clean:  ## Remove the lab, the venv and local state
 	-$(BIN)/bizractl lab down
 	rm -rf $(VENV) .cache runs .ansible
+
+bench: setup  ## Benchmarks against their baselines (needs the lab: make lab-up)
+	$(BIN)/python bench/control_plane.py
