@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from bizractl import __version__
-from bizractl.errors import BizraError
+from bizractl.errors import BadInputError, BizraError
 from bizractl.exitcodes import EXIT_BAD_INPUT, EXIT_ERROR
 
 RUNS_KEEP_ENV = "BIZRA_RUNS_KEEP"
@@ -31,8 +31,6 @@ def user_errors(func):
 
     @wraps(func)
     def wrapper(*args, **kwargs):
-        from bizractl.errors import BadInputError
-
         try:
             return func(*args, **kwargs)
         except BadInputError as exc:
@@ -85,7 +83,6 @@ def _run(ctx: click.Context, playbook: str, *, check: bool, diff: bool, show_dif
     from rich.console import Console
 
     from bizractl import execute, report, resolve, runs
-    from bizractl.errors import BadInputError
     from bizractl.paths import find_project_root
     from bizractl.runspec import RunSpec
 
@@ -115,7 +112,7 @@ def _run(ctx: click.Context, playbook: str, *, check: bool, diff: bool, show_dif
         report.print_plan_report(console, outcome.recorder, run_id, run_dir, outcome.code, show_diff)
     else:
         report.print_deploy_report(console, outcome.recorder, run_id, run_dir, outcome.code)
-    execute.prune(runs_dir, opts["keep_runs"])
+    runs.prune_runs(runs_dir, opts["keep_runs"])
     sys.exit(outcome.code)
 
 

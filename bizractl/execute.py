@@ -108,7 +108,3 @@ def write_plan_diff(path: Path, recorder: RunRecorder) -> None:
             handle.write(f"### {change.host}: {change.role} : {change.task}\n")
             handle.write(change.diff or "(no diff reported by the module)\n")
     path.chmod(0o600)
-
-
-def prune(runs_dir: Path, keep: int) -> None:
-    runs.prune_runs(runs_dir, keep)

@@ -72,7 +72,6 @@ class RunRecorder:
     play: str = ""
     task: str = ""
     role: str = ""
-    final_stats_seen: bool = False
 
     def _host(self, name: str) -> HostTally:
         if name not in self.hosts:
@@ -120,7 +119,6 @@ class RunRecorder:
 
     def _final_stats(self, data: dict) -> None:
         """Ansible's own recap is authoritative for the counts."""
-        self.final_stats_seen = True
         columns = {
             "ok": "ok", "changed": "changed", "failures": "failed", "dark": "unreachable",
             "skipped": "skipped", "rescued": "rescued", "ignored": "ignored",
