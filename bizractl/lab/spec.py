@@ -8,10 +8,12 @@ playbooks run against (group_vars included). Host variables it reads:
 - ``lab_distribution``: Debian suite of the image, ``bookworm`` (default) or ``trixie``.
 - ``lab_name``: the lab's name, prefix of container names (default ``bizra``).
 - ``lab_network_name`` / ``lab_network_subnet``: the dedicated podman network.
+- ``lab_network_gateway``: the machine's address on it (default: the subnet's first address).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -44,10 +46,11 @@ class LabSpec:
     network_name: str
     network_subnet: str
     hosts: tuple[LabHost, ...]
+    network_gateway: str = ""
 
     @property
     def gateway(self) -> str:
-        return str(netaddr.IPNetwork(self.network_subnet).network + 1)
+        return self.network_gateway or str(netaddr.IPNetwork(self.network_subnet).network + 1)
 
     def container_name(self, host: LabHost) -> str:
         return f"{self.name}-{host.name}"
@@ -81,7 +84,13 @@ def lab_spec_from_inventory(inventory: dict) -> LabSpec:
         raise BadInputError(f"lab_network_subnet: {subnet_text!r} is not a CIDR network ({exc})") from None
     if subnet.version != 4 or subnet.prefixlen > 29:
         raise BadInputError(f"lab_network_subnet: {subnet_text!r} must be an IPv4 network of /29 or larger")
-    gateway = subnet.network + 1
+    gateway_text = _one_value(hostvars, "lab_network_gateway", str(subnet.network + 1))
+    try:
+        gateway = netaddr.IPAddress(gateway_text)
+    except (netaddr.AddrFormatError, ValueError):
+        raise BadInputError(f"lab_network_gateway: {gateway_text!r} is not an IP address") from None
+    if gateway not in subnet or gateway in (subnet.network, subnet.broadcast):
+        raise BadInputError(f"lab_network_gateway: {gateway} is not a host address of {subnet}")
 
     hosts: list[LabHost] = []
     seen: dict[str, str] = {}
@@ -111,7 +120,8 @@ def lab_spec_from_inventory(inventory: dict) -> LabSpec:
                 f"lab host {name}: lab_distribution {distribution!r} is not one of {', '.join(LAB_DISTRIBUTIONS)}"
             )
         hosts.append(LabHost(name=name, address=str(address), kind=kind, distribution=distribution))
-    return LabSpec(name=lab_name, network_name=network_name, network_subnet=str(subnet), hosts=tuple(hosts))
+    return LabSpec(name=lab_name, network_name=network_name, network_subnet=str(subnet), hosts=tuple(hosts),
+                   network_gateway=str(gateway))
 
 
 def ansible_tool(name: str) -> str:
@@ -144,6 +154,5 @@ def load_lab_spec(inventory_path: Path, limit: list[str] | None = None) -> LabSp
         if unknown:
             known = ", ".join(h.name for h in spec.hosts)
             raise BadInputError(f"unknown lab host(s) {', '.join(sorted(unknown))}; the lab has: {known}")
-        spec = LabSpec(spec.name, spec.network_name, spec.network_subnet,
-                       tuple(h for h in spec.hosts if h.name in wanted))
+        spec = dataclasses.replace(spec, hosts=tuple(h for h in spec.hosts if h.name in wanted))
     return spec

@@ -24,6 +24,13 @@ def test_lab_settings_come_from_inventory():
     assert (spec.name, spec.network_name, spec.network_subnet) == ("t", "t-net", "10.9.0.0/24")
 
 
+def test_gateway_can_be_moved_off_the_first_address():
+    spec = lab_spec_from_inventory(inventory(r1={"ansible_host": "203.0.113.1", "lab_network_subnet": "203.0.113.0/24",
+                                                 "lab_network_gateway": "203.0.113.254"}))
+    assert spec.gateway == "203.0.113.254"
+    assert spec.hosts[0].address == "203.0.113.1"
+
+
 @pytest.mark.parametrize(
     ("hostvars", "message"),
     [
@@ -35,6 +42,8 @@ def test_lab_settings_come_from_inventory():
         ({"a": {"ansible_host": "10.89.10.5", "lab_kind": "lxc"}}, "lab_kind 'lxc' is not one of container, vm"),
         ({"a": {"ansible_host": "10.89.10.5", "lab_distribution": "sid"}}, "lab_distribution 'sid' is not one of"),
         ({"a": {"ansible_host": "10.89.10.5", "lab_network_subnet": "10.89.10.0/33"}}, "is not a CIDR network"),
+        ({"a": {"ansible_host": "10.89.10.5", "lab_network_gateway": "10.1.1.1"}},
+         "lab_network_gateway: 10.1.1.1 is not a host address of 10.89.10.0/24"),
         ({"a": {"ansible_host": "10.89.10.5", "lab_name": "x"}, "b": {"ansible_host": "10.89.10.6"}},
          "lab_name must be the same for every lab host"),
     ],
