@@ -6,6 +6,7 @@ lab, the same ssh options Ansible uses), never through ``podman exec``.
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -13,6 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+import netaddr
 
 from bizractl.errors import LabError
 from bizractl.lab import image
@@ -61,6 +64,53 @@ def _require_containers_only(spec: LabSpec) -> None:
         )
 
 
+# Hosts the lab must keep reaching through the machine (package mirrors).
+MIRROR_HOSTS = ("deb.debian.org", "security.debian.org")
+
+
+def check_subnet_is_free(spec: LabSpec, routes: list[dict], mirrors: dict[str, str]) -> None:
+    """A lab network must not shadow the machine's own networks or its package mirrors.
+
+    A lab subnet that overlaps the uplink or holds the mirror's address would cut the
+    machine (and every lab host) off the package registries.
+    """
+    subnet = netaddr.IPNetwork(spec.network_subnet)
+    for route in routes:
+        dst = route.get("dst", "")
+        if dst in ("", "default") or route.get("dev", "").startswith(("podman", "cni-", "veth")):
+            continue
+        try:
+            other = netaddr.IPNetwork(dst)
+        except (netaddr.AddrFormatError, ValueError):
+            continue
+        if other.version == subnet.version and (other in subnet or subnet in other):
+            raise LabError(
+                f"lab_network_subnet {subnet} overlaps the machine's network {other} on {route.get('dev')}; "
+                "choose another subnet"
+            )
+    for host, address in mirrors.items():
+        if netaddr.IPAddress(address) in subnet:
+            raise LabError(
+                f"lab_network_subnet {subnet} contains {address}, the address of {host} (the package mirror); "
+                "lab hosts would lose their packages: choose another subnet"
+            )
+
+
+def _machine_routes() -> list[dict]:
+    proc = subprocess.run(["ip", "-j", "route", "show"], capture_output=True, text=True, check=False)
+    return json.loads(proc.stdout or "[]") if proc.returncode == 0 else []
+
+
+def _mirror_addresses() -> dict[str, str]:
+    found = {}
+    for host in MIRROR_HOSTS:
+        try:
+            found[host] = socket.gethostbyname(host)
+        except OSError:
+            continue
+    return found
+
+
 def _ensure_network(podman: Podman, spec: LabSpec) -> None:
     if podman.network_exists(spec.network_name):
         subnets = podman.network_subnets(spec.network_name)
@@ -70,6 +120,7 @@ def _ensure_network(podman: Podman, spec: LabSpec) -> None:
                 f"but the inventory wants {spec.network_subnet}; run `bizractl lab down` first"
             )
         return
+    check_subnet_is_free(spec, _machine_routes(), _mirror_addresses())
     podman.create_network(spec.network_name, spec.network_subnet, spec.gateway, spec.name)
 
 

@@ -1,0 +1,31 @@
+import re
+
+import pytest
+
+from bizractl.errors import LabError
+from bizractl.lab.manager import check_subnet_is_free
+from bizractl.lab.spec import LabHost, LabSpec
+
+ROUTES = [
+    {"dst": "default", "gateway": "192.0.2.1", "dev": "eth0"},
+    {"dst": "192.0.2.0/24", "dev": "eth0"},
+    {"dst": "10.89.10.0/24", "dev": "podman1"},  # another lab network: not the machine's
+]
+
+
+def spec(subnet: str) -> LabSpec:
+    return LabSpec("t", "t-net", subnet, (LabHost("a", "0.0.0.0"),))
+
+
+def test_free_subnet_passes():
+    check_subnet_is_free(spec("10.89.30.0/24"), ROUTES, {"deb.debian.org": "203.0.113.80"})
+
+
+def test_subnet_over_the_uplink_is_refused():
+    with pytest.raises(LabError, match=re.escape("overlaps the machine's network 192.0.2.0/24 on eth0")):
+        check_subnet_is_free(spec("192.0.2.0/25"), ROUTES, {})
+
+
+def test_subnet_holding_the_mirror_is_refused():
+    with pytest.raises(LabError, match=re.escape("contains 203.0.113.80, the address of deb.debian.org")):
+        check_subnet_is_free(spec("203.0.113.0/24"), ROUTES, {"deb.debian.org": "203.0.113.80"})
