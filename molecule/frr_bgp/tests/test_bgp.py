@@ -1,0 +1,169 @@
+"""frr_bgp: real BGP sessions between three FRR routers, policy checked from the routing tables."""
+
+import json
+import time
+
+import pytest
+import testinfra
+from scenario_helpers import inventory_dir, run_playbook
+
+EDGE, TRANSIT_A, TRANSIT_B = "10.89.30.10", "10.89.30.1", "10.89.30.2"
+
+
+def router(name: str):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory_dir()}")
+
+
+def vtysh_json(host, command: str) -> dict:
+    return json.loads(host.check_output(f"vtysh -c '{command} json'"))
+
+
+def peers(host) -> dict:
+    return vtysh_json(host, "show bgp ipv4 unicast summary")["peers"]
+
+
+def wait_established(host, addresses, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        current = peers(host)
+        if all(current.get(a, {}).get("state") == "Established" for a in addresses):
+            return current
+        if time.monotonic() > deadline:
+            pytest.fail(f"sessions not Established: { {a: current.get(a, {}).get('state') for a in addresses} }")
+        time.sleep(1)
+
+
+def routes(host) -> dict:
+    return vtysh_json(host, "show bgp ipv4 unicast")["routes"]
+
+
+def eventually(check, timeout: float = 45):
+    """BGP converges asynchronously (route-map delay timer, update groups): retry an assertion."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except (AssertionError, KeyError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def edge():
+    host = router("edge")
+    wait_established(host, [TRANSIT_A, TRANSIT_B])
+    return host
+
+
+def test_sessions_established_on_all_routers(edge):
+    assert wait_established(router("upstream1"), [EDGE])
+    assert wait_established(router("upstream2"), [EDGE])
+
+
+def test_imported_routes_carry_the_configured_local_preference(edge):
+    def check():
+        table = routes(edge)
+        assert table["100.64.1.0/25"][0]["locPrf"] == 200  # from AS 64512, transit-a
+        assert table["100.64.2.0/24"][0]["locPrf"] == 100  # from AS 64513, transit-b
+
+    eventually(check)
+
+
+def test_routes_with_a_rejected_as_path_are_not_accepted(edge):
+    sent = vtysh_json(router("upstream1"), f"show bgp ipv4 unicast neighbors {EDGE} advertised-routes")
+    assert "100.64.1.128/25" in sent["advertisedRoutes"]  # upstream1 did send it, as 64512 64999
+
+    def check():
+        table = routes(edge)
+        assert "100.64.1.0/25" in table  # the session carries routes
+        assert "100.64.1.128/25" not in table
+
+    eventually(check)
+
+
+@pytest.mark.parametrize("upstream", ["upstream1", "upstream2"])
+def test_own_prefix_arrives_with_no_export_and_65000_100(edge, upstream):
+    def check():
+        path = vtysh_json(router(upstream), "show bgp ipv4 unicast 198.51.100.0/24")["paths"][0]
+        assert path["aspath"]["string"] == "65000"
+        communities = path["community"]["string"].split()
+        assert "65000:100" in communities and "no-export" in communities
+
+    eventually(check)
+
+
+@pytest.mark.parametrize("upstream", ["upstream1", "upstream2"])
+def test_only_the_own_prefix_is_exported(edge, upstream):
+    def check():
+        received = routes(router(upstream))
+        learned_from_edge = [p for p, paths in received.items() if paths[0].get("path", "").startswith("65000")]
+        assert learned_from_edge == ["198.51.100.0/24"], learned_from_edge
+
+    eventually(check)
+
+
+def test_policy_change_is_applied_without_resetting_sessions(edge):
+    before = peers(edge)
+    changed_maps = [
+        {"name": "IMPORT-TRANSIT-A", "entries": [{"seq": 10, "action": "permit", "match": {"as_path": "FROM-AS64512"},
+                                                   "set": {"local_preference": 250}}]},
+        {"name": "IMPORT-TRANSIT-B", "entries": [{"seq": 10, "action": "permit", "match": {"as_path": "FROM-AS64513"},
+                                                   "set": {"local_preference": 100}}]},
+        {"name": "EXPORT-OWN", "entries": [{"seq": 10, "action": "permit", "match": {"prefix_list": "OWN-V4"},
+                                             "set": {"communities": ["no-export", "65000:100"]}}]},
+    ]
+    new_policy = json.dumps({"frr_bgp_route_maps": changed_maps})
+    rc, output, recap = run_playbook("converge.yml", "--limit", "edge", "-e", new_policy)
+    assert rc == 0 and recap["edge"]["changed"] >= 1, output[-3000:]
+    deadline = time.monotonic() + 30
+    while routes(edge)["100.64.1.0/25"][0]["locPrf"] != 250:
+        assert time.monotonic() < deadline, "new local preference never applied"
+        time.sleep(1)
+    # back to the inventory's policy
+    rc, output, _ = run_playbook("converge.yml", "--limit", "edge")
+    assert rc == 0, output[-3000:]
+    after = wait_established(edge, [TRANSIT_A, TRANSIT_B])
+    for address in (TRANSIT_A, TRANSIT_B):
+        # same session: uptime kept growing, no new establishment
+        assert after[address]["peerUptimeMsec"] > before[address]["peerUptimeMsec"]
+        assert after[address].get("connectionsEstablished", 1) == before[address].get("connectionsEstablished", 1)
+
+
+def test_check_mode_on_converged_routers_changes_nothing():
+    rc, output, recap = run_playbook("converge.yml", "--check", "--diff")
+    assert rc == 0, output[-3000:]
+    assert recap and all(r["changed"] == 0 and r["failed"] == 0 for r in recap.values()), output[-3000:]
+
+
+def test_broken_neighbor_fails_validation_and_running_config_is_untouched(edge):
+    running = edge.check_output("vtysh -c 'show running-config'")
+    on_disk = edge.file("/etc/frr/frr.conf").content_string
+    broken = [{"address": "10.89.30.300", "remote_as": 64512, "ipv4": {"import": "NO-SUCH-MAP"}}]
+    rc, output, _ = run_playbook("converge.yml", "--limit", "edge", "-e", json.dumps({"frr_bgp_neighbors": broken}))
+    assert rc != 0
+    assert "frr_bgp_neighbors addresses ['10.89.30.300'] are not IP addresses" in output
+    assert "route maps ['NO-SUCH-MAP']" in output
+    assert edge.check_output("vtysh -c 'show running-config'") == running
+    assert edge.file("/etc/frr/frr.conf").content_string == on_disk
+
+
+def test_route_map_values_frr_cannot_apply_are_refused(edge):
+    bad_maps = [{"name": "IMPORT-TRANSIT-A", "entries": [{"seq": 10, "action": "permit",
+                                                         "set": {"local_preference": "very-high"}}]}]
+    rc, output, _ = run_playbook("converge.yml", "--limit", "edge", "-e", json.dumps({"frr_bgp_route_maps": bad_maps}))
+    assert rc != 0
+    assert "frr_bgp_route_maps set values ['very-high'] are not numbers" in output
+
+
+def test_config_frr_rejects_is_never_installed(edge):
+    """vtysh checks the rendered file before it replaces frr.conf: a grammar error never lands."""
+    on_disk = edge.file("/etc/frr/frr.conf").content_string
+    bad_lists = [{"name": "OWN-V4", "entries": [{"seq": 10, "action": "permit", "prefix": "198.51.100.0/24",
+                                                 "le": 40}]}]
+    bad = json.dumps({"frr_bgp_prefix_lists": bad_lists})
+    rc, output, _ = run_playbook("converge.yml", "--limit", "edge", "-e", bad)
+    assert rc != 0
+    assert "failed to validate" in output
+    assert edge.file("/etc/frr/frr.conf").content_string == on_disk
+    assert wait_established(edge, [TRANSIT_A, TRANSIT_B])
