@@ -24,11 +24,12 @@ def inventory_dir() -> Path:
 
 
 def run_playbook(playbook: str, *args: str) -> tuple[int, str, dict[str, dict[str, int]]]:
-    """Run a playbook of the scenario with Molecule's inventory and ansible.cfg."""
+    """Run a playbook (of the scenario, or a path) with Molecule's inventory and ansible.cfg."""
     ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
     env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    path = scenario_dir() / playbook  # an absolute playbook path stays as it is
     proc = subprocess.run(
-        [str(ansible_playbook), "-i", str(inventory_dir()), str(scenario_dir() / playbook), *args],
+        [str(ansible_playbook), "-i", str(inventory_dir()), str(path), *args],
         capture_output=True, text=True, check=False, env=env,
     )
     output = ANSI_ESCAPE.sub("", proc.stdout + proc.stderr)

@@ -2,12 +2,14 @@
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 import testinfra
 from scenario_helpers import inventory_dir, run_playbook
 
 EDGE, TRANSIT_A, TRANSIT_B = "10.89.30.10", "10.89.30.1", "10.89.30.2"
+INCIDENT = Path(__file__).resolve().parents[3] / "playbooks" / "incident"
 
 
 def router(name: str):
@@ -167,3 +169,58 @@ def test_config_frr_rejects_is_never_installed(edge):
     assert "failed to validate" in output
     assert edge.file("/etc/frr/frr.conf").content_string == on_disk
     assert wait_established(edge, [TRANSIT_A, TRANSIT_B])
+
+
+def path_at(upstream: str) -> dict:
+    return vtysh_json(router(upstream), "show bgp ipv4 unicast 198.51.100.0/24")["paths"][0]
+
+
+def test_status_is_read_only_and_lists_the_sessions(edge):
+    rc, output, recap = run_playbook(str(INCIDENT / "bgp_status.yml"))
+    assert rc == 0 and recap["edge"]["changed"] == 0, output[-3000:]
+    assert f"ipv4Unicast {TRANSIT_A} AS64512 Established" in output
+    assert f"ipv4Unicast {TRANSIT_B} AS64513 Established" in output
+
+
+def test_drain_needs_a_named_edge_router():
+    rc, output, _ = run_playbook(str(INCIDENT / "bgp_drain.yml"))
+    assert rc != 0
+    assert "bgp_drain needs -e bgp_target=<one edge router>; edge routers: edge" in output
+
+
+def test_drain_and_undrain_move_traffic_without_dropping_sessions(edge):
+    before = peers(edge)
+    rc, output, recap = run_playbook(str(INCIDENT / "bgp_drain.yml"), "-e", "bgp_target=edge")
+    assert rc == 0 and recap["edge"]["changed"] >= 1, output[-3000:]
+    assert "Report sessions before" in output and "Report sessions after" in output
+
+    def drained():
+        for upstream in ("upstream1", "upstream2"):
+            path = path_at(upstream)
+            assert path["aspath"]["string"] == "65000 65000 65000 65000"
+            assert "graceful-shutdown" in path["community"]["string"].split()
+
+    eventually(drained)
+    # idempotent, and a routine run keeps the router drained
+    rc, output, recap = run_playbook(str(INCIDENT / "bgp_drain.yml"), "-e", "bgp_target=edge")
+    assert rc == 0 and recap["edge"]["changed"] == 0, output[-3000:]
+    rc, output, recap = run_playbook("converge.yml")
+    assert rc == 0 and recap["edge"]["changed"] == 0, output[-3000:]
+    eventually(drained)
+
+    rc, output, recap = run_playbook(str(INCIDENT / "bgp_undrain.yml"), "-e", "bgp_target=edge")
+    assert rc == 0 and recap["edge"]["changed"] >= 1, output[-3000:]
+
+    def normal():
+        for upstream in ("upstream1", "upstream2"):
+            path = path_at(upstream)
+            assert path["aspath"]["string"] == "65000"
+            assert "graceful-shutdown" not in path["community"]["string"].split()
+
+    eventually(normal)
+    rc, output, recap = run_playbook(str(INCIDENT / "bgp_undrain.yml"), "-e", "bgp_target=edge")
+    assert rc == 0 and recap["edge"]["changed"] == 0, output[-3000:]
+    after = wait_established(edge, [TRANSIT_A, TRANSIT_B])
+    for address in (TRANSIT_A, TRANSIT_B):
+        assert after[address]["peerUptimeMsec"] > before[address]["peerUptimeMsec"]
+        assert after[address].get("connectionsEstablished", 1) == before[address].get("connectionsEstablished", 1)
