@@ -63,6 +63,22 @@ def test_sessions_established_on_all_routers(edge):
     assert wait_established(router("upstream2"), [EDGE])
 
 
+def test_bfd_sessions_are_up_where_declared(edge):
+    def check():
+        bfd = {p["peer"]: p["status"] for p in json.loads(edge.check_output("vtysh -c 'show bfd peers json'"))}
+        assert bfd == {TRANSIT_A: "up"}  # transit-a declares bfd, transit-b does not
+
+    eventually(check)
+
+
+def test_ports_are_exported_to_the_firewall(edge):
+    exported = json.loads(edge.file("/etc/bizra/firewall.d/frr_bgp.json").content_string)
+    assert exported["role"] == "frr_bgp"
+    rules = {r["name"]: r for r in exported["rules"]}
+    assert rules["bgp"] == {"name": "bgp", "proto": "tcp", "ports": [179], "sources": [TRANSIT_A, TRANSIT_B]}
+    assert rules["bfd"] == {"name": "bfd", "proto": "udp", "ports": [3784, 4784], "sources": [TRANSIT_A]}
+
+
 def test_imported_routes_carry_the_configured_local_preference(edge):
     def check():
         table = routes(edge)
