@@ -74,31 +74,38 @@ def check_subnet_is_free(spec: LabSpec, routes: list[dict], mirrors: dict[str, s
     A lab subnet that overlaps the uplink or holds the mirror's address would cut the
     machine (and every lab host) off the package registries.
     """
-    subnet = netaddr.IPNetwork(spec.network_subnet)
-    for route in routes:
-        dst = route.get("dst", "")
-        if dst in ("", "default") or route.get("dev", "").startswith(("podman", "cni-", "veth")):
-            continue
-        try:
-            other = netaddr.IPNetwork(dst)
-        except (netaddr.AddrFormatError, ValueError):
-            continue
-        if other.version == subnet.version and (other in subnet or subnet in other):
-            raise LabError(
-                f"lab_network_subnet {subnet} overlaps the machine's network {other} on {route.get('dev')}; "
-                "choose another subnet"
-            )
-    for host, address in mirrors.items():
-        if netaddr.IPAddress(address) in subnet:
-            raise LabError(
-                f"lab_network_subnet {subnet} contains {address}, the address of {host} (the package mirror); "
-                "lab hosts would lose their packages: choose another subnet"
-            )
+    subnets = [("lab_network_subnet", netaddr.IPNetwork(spec.network_subnet))]
+    if spec.network_subnet_v6:
+        subnets.append(("lab_network_subnet_v6", netaddr.IPNetwork(spec.network_subnet_v6)))
+    for variable, subnet in subnets:
+        for route in routes:
+            dst = route.get("dst", "")
+            if dst in ("", "default") or route.get("dev", "").startswith(("podman", "cni-", "veth")):
+                continue
+            try:
+                other = netaddr.IPNetwork(dst)
+            except (netaddr.AddrFormatError, ValueError):
+                continue
+            if other.version == subnet.version and (other in subnet or subnet in other):
+                raise LabError(
+                    f"{variable} {subnet} overlaps the machine's network {other} on {route.get('dev')}; "
+                    "choose another subnet"
+                )
+        for host, address in mirrors.items():
+            if netaddr.IPAddress(address) in subnet:
+                raise LabError(
+                    f"{variable} {subnet} contains {address}, the address of {host} (the package mirror); "
+                    "lab hosts would lose their packages: choose another subnet"
+                )
 
 
 def _machine_routes() -> list[dict]:
-    proc = subprocess.run(["ip", "-j", "route", "show"], capture_output=True, text=True, check=False)
-    return json.loads(proc.stdout or "[]") if proc.returncode == 0 else []
+    routes: list[dict] = []
+    for family in ("-4", "-6"):
+        proc = subprocess.run(["ip", "-j", family, "route", "show"], capture_output=True, text=True, check=False)
+        if proc.returncode == 0:
+            routes += json.loads(proc.stdout or "[]")
+    return routes
 
 
 def _mirror_addresses() -> dict[str, str]:
@@ -112,16 +119,19 @@ def _mirror_addresses() -> dict[str, str]:
 
 
 def _ensure_network(podman: Podman, spec: LabSpec) -> None:
+    wanted = [(spec.network_subnet, spec.gateway)]
+    if spec.network_subnet_v6:
+        wanted.append((spec.network_subnet_v6, spec.network_gateway_v6))
     if podman.network_exists(spec.network_name):
         subnets = podman.network_subnets(spec.network_name)
-        if spec.network_subnet not in subnets:
+        if sorted(subnets) != sorted(subnet for subnet, _ in wanted):
             raise LabError(
-                f"podman network {spec.network_name} exists with subnet {', '.join(subnets) or '?'}, "
-                f"but the inventory wants {spec.network_subnet}; run `bizractl lab down` first"
+                f"podman network {spec.network_name} exists with subnets {', '.join(subnets) or '?'}, "
+                f"but the inventory wants {', '.join(s for s, _ in wanted)}; run `bizractl lab down` first"
             )
         return
     check_subnet_is_free(spec, _machine_routes(), _mirror_addresses())
-    podman.create_network(spec.network_name, spec.network_subnet, spec.gateway, spec.name)
+    podman.create_network(spec.network_name, wanted, spec.name)
 
 
 def _run_argv(spec: LabSpec, host: LabHost, image_ref: str, pubkey: Path) -> list[str]:
@@ -130,6 +140,7 @@ def _run_argv(spec: LabSpec, host: LabHost, image_ref: str, pubkey: Path) -> lis
         "--privileged", "--systemd=always",
         "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
         "--network", spec.network_name, "--ip", host.address,
+        *(["--ip6", host.address_v6] if host.address_v6 else []),
         "--volume", f"{image.apt_archive_dir(host.distribution, spec.container_name(host))}:/var/cache/apt/archives",
         "--volume", f"{pubkey}:/root/.ssh/authorized_keys:ro",
         "--label", f"{LABEL_LAB}={spec.name}", "--label", f"{LABEL_HOST}={host.name}",

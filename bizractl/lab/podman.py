@@ -63,9 +63,14 @@ class Podman:
                     subnets += [r.get("subnet") for r in ranges]
         return [s for s in subnets if s]
 
-    def create_network(self, name: str, subnet: str, gateway: str, lab: str) -> None:
-        self._run("network", "create", "--subnet", subnet, "--gateway", gateway,
-                  "--label", f"{LABEL_LAB}={lab}", name)
+    def create_network(self, name: str, subnets: list[tuple[str, str]], lab: str) -> None:
+        """One network, one (subnet, gateway) pair per address family."""
+        argv = ["network", "create", "--label", f"{LABEL_LAB}={lab}"]
+        if len(subnets) > 1:
+            argv.append("--ipv6")
+        for subnet, gateway in subnets:
+            argv += ["--subnet", subnet, "--gateway", gateway]
+        self._run(*argv, name)
 
     def remove_network(self, name: str) -> None:
         self._run("network", "rm", "-f", name, check=False)

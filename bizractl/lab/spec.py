@@ -9,6 +9,8 @@ playbooks run against (group_vars included). Host variables it reads:
 - ``lab_name``: the lab's name, prefix of container names (default ``bizra``).
 - ``lab_network_name`` / ``lab_network_subnet``: the dedicated podman network.
 - ``lab_network_gateway``: the machine's address on it (default: the subnet's first address).
+- ``lab_network_subnet_v6`` / ``lab_network_gateway_v6``: optional IPv6 on the same network,
+  and ``lab_ipv6`` per host: its static IPv6 address there.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class LabHost:
     address: str
     kind: str = "container"
     distribution: str = "bookworm"
+    address_v6: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class LabSpec:
     network_subnet: str
     hosts: tuple[LabHost, ...]
     network_gateway: str = ""
+    network_subnet_v6: str = ""
+    network_gateway_v6: str = ""
 
     @property
     def gateway(self) -> str:
@@ -92,6 +97,8 @@ def lab_spec_from_inventory(inventory: dict) -> LabSpec:
     if gateway not in subnet or gateway in (subnet.network, subnet.broadcast):
         raise BadInputError(f"lab_network_gateway: {gateway} is not a host address of {subnet}")
 
+    subnet_v6, gateway_v6 = _ipv6_network(hostvars)
+
     hosts: list[LabHost] = []
     seen: dict[str, str] = {}
     for name in sorted(hostvars):
@@ -119,9 +126,54 @@ def lab_spec_from_inventory(inventory: dict) -> LabSpec:
             raise BadInputError(
                 f"lab host {name}: lab_distribution {distribution!r} is not one of {', '.join(LAB_DISTRIBUTIONS)}"
             )
-        hosts.append(LabHost(name=name, address=str(address), kind=kind, distribution=distribution))
+        address_v6 = _host_ipv6(name, hv, subnet_v6, gateway_v6)
+        if address_v6 and address_v6 in seen:
+            raise BadInputError(f"lab hosts {seen[address_v6]} and {name} share the address {address_v6}")
+        if address_v6:
+            seen[address_v6] = name
+        hosts.append(LabHost(name=name, address=str(address), kind=kind, distribution=distribution,
+                             address_v6=address_v6))
     return LabSpec(name=lab_name, network_name=network_name, network_subnet=str(subnet), hosts=tuple(hosts),
-                   network_gateway=str(gateway))
+                   network_gateway=str(gateway), network_subnet_v6=str(subnet_v6 or ""),
+                   network_gateway_v6=str(gateway_v6 or ""))
+
+
+def _ipv6_network(hostvars: dict[str, dict]) -> tuple[netaddr.IPNetwork | None, netaddr.IPAddress | None]:
+    text = _one_value(hostvars, "lab_network_subnet_v6", "")
+    if not text:
+        return None, None
+    try:
+        subnet = netaddr.IPNetwork(text)
+    except (netaddr.AddrFormatError, ValueError):
+        raise BadInputError(f"lab_network_subnet_v6: {text!r} is not a CIDR network") from None
+    if subnet.version != 6 or subnet.prefixlen > 120:
+        raise BadInputError(f"lab_network_subnet_v6: {text!r} must be an IPv6 network of /120 or larger")
+    gateway_text = _one_value(hostvars, "lab_network_gateway_v6", str(subnet.network + 1))
+    try:
+        gateway = netaddr.IPAddress(gateway_text)
+    except (netaddr.AddrFormatError, ValueError):
+        raise BadInputError(f"lab_network_gateway_v6: {gateway_text!r} is not an IP address") from None
+    if gateway not in subnet:
+        raise BadInputError(f"lab_network_gateway_v6: {gateway} is not inside {subnet}")
+    return subnet, gateway
+
+
+def _host_ipv6(name: str, hv: dict, subnet: netaddr.IPNetwork | None, gateway: netaddr.IPAddress | None) -> str:
+    text = hv.get("lab_ipv6")
+    if not text:
+        return ""
+    if subnet is None:
+        raise BadInputError(f"lab host {name}: lab_ipv6 is set but the lab has no lab_network_subnet_v6")
+    try:
+        address = netaddr.IPAddress(str(text))
+    except (netaddr.AddrFormatError, ValueError):
+        raise BadInputError(f"lab host {name}: lab_ipv6 {text!r} is not an IP address") from None
+    if address not in subnet or address in (subnet.network, gateway):
+        raise BadInputError(
+            f"lab host {name}: lab_ipv6 {address} must be a host address inside lab_network_subnet_v6 {subnet} "
+            f"other than the gateway {gateway}"
+        )
+    return str(address)
 
 
 def ansible_tool(name: str) -> str:

@@ -9,6 +9,7 @@ import testinfra
 from scenario_helpers import inventory_dir, run_playbook
 
 EDGE, TRANSIT_A, TRANSIT_B = "10.89.30.10", "10.89.30.1", "10.89.30.2"
+EDGE6, TRANSIT_A6, TRANSIT_B6 = "fd89:30::10", "fd89:30::1", "fd89:30::2"
 INCIDENT = Path(__file__).resolve().parents[3] / "playbooks" / "incident"
 
 
@@ -75,8 +76,25 @@ def test_ports_are_exported_to_the_firewall(edge):
     exported = json.loads(edge.file("/etc/bizra/firewall.d/frr_bgp.json").content_string)
     assert exported["role"] == "frr_bgp"
     rules = {r["name"]: r for r in exported["rules"]}
-    assert rules["bgp"] == {"name": "bgp", "proto": "tcp", "ports": [179], "sources": [TRANSIT_A, TRANSIT_B]}
+    assert rules["bgp"] == {"name": "bgp", "proto": "tcp", "ports": [179],
+                            "sources": [TRANSIT_A, TRANSIT_B, TRANSIT_A6, TRANSIT_B6]}
     assert rules["bfd"] == {"name": "bfd", "proto": "udp", "ports": [3784, 4784], "sources": [TRANSIT_A]}
+
+
+def test_ipv6_sessions_routes_and_policy(edge):
+    def check():
+        sessions = vtysh_json(edge, "show bgp ipv6 unicast summary")["peers"]
+        assert {a: sessions[a]["state"] for a in (TRANSIT_A6, TRANSIT_B6)} == {
+            TRANSIT_A6: "Established", TRANSIT_B6: "Established"}
+        table = vtysh_json(edge, "show bgp ipv6 unicast")["routes"]
+        assert table["2001:db8:1::/48"][0]["locPrf"] == 200
+        assert table["2001:db8:2::/48"][0]["locPrf"] == 100
+        for upstream in ("upstream1", "upstream2"):
+            path = vtysh_json(router(upstream), "show bgp ipv6 unicast 2001:db8:6500::/48")["paths"][0]
+            assert path["aspath"]["string"] == "65000"
+            assert {"65000:100", "no-export"} <= set(path["community"]["string"].split())
+
+    eventually(check)
 
 
 def test_imported_routes_carry_the_configured_local_preference(edge):
@@ -130,6 +148,8 @@ def test_policy_change_is_applied_without_resetting_sessions(edge):
                                                    "set": {"local_preference": 100}}]},
         {"name": "EXPORT-OWN", "entries": [{"seq": 10, "action": "permit", "match": {"prefix_list": "OWN-V4"},
                                              "set": {"communities": ["no-export", "65000:100"]}}]},
+        {"name": "EXPORT-OWN-V6", "entries": [{"seq": 10, "action": "permit", "match": {"prefix_list_v6": "OWN-V6"},
+                                                "set": {"communities": ["no-export", "65000:100"]}}]},
     ]
     new_policy = json.dumps({"frr_bgp_route_maps": changed_maps})
     rc, output, recap = run_playbook("converge.yml", "--limit", "edge", "-e", new_policy)
@@ -178,7 +198,9 @@ def test_config_frr_rejects_is_never_installed(edge):
     """vtysh checks the rendered file before it replaces frr.conf: a grammar error never lands."""
     on_disk = edge.file("/etc/frr/frr.conf").content_string
     bad_lists = [{"name": "OWN-V4", "entries": [{"seq": 10, "action": "permit", "prefix": "198.51.100.0/24",
-                                                 "le": 40}]}]
+                                                 "le": 40}]},
+                 {"name": "OWN-V6", "family": "ipv6",
+                  "entries": [{"seq": 10, "action": "permit", "prefix": "2001:db8:6500::/48"}]}]
     bad = json.dumps({"frr_bgp_prefix_lists": bad_lists})
     rc, output, _ = run_playbook("converge.yml", "--limit", "edge", "-e", bad)
     assert rc != 0

@@ -29,3 +29,9 @@ def test_subnet_over_the_uplink_is_refused():
 def test_subnet_holding_the_mirror_is_refused():
     with pytest.raises(LabError, match=re.escape("contains 203.0.113.80, the address of deb.debian.org")):
         check_subnet_is_free(spec("203.0.113.0/24"), ROUTES, {"deb.debian.org": "203.0.113.80"})
+
+
+def test_ipv6_subnet_over_the_machine_network_is_refused():
+    lab = LabSpec("t", "t-net", "10.89.30.0/24", (LabHost("a", "0.0.0.0"),), network_subnet_v6="fd00::/64")
+    with pytest.raises(LabError, match=re.escape("lab_network_subnet_v6 fd00::/64 overlaps the machine's network")):
+        check_subnet_is_free(lab, [*ROUTES, {"dst": "fd00::/64", "dev": "eth0"}], {})

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from bizractl.errors import BadInputError
@@ -22,6 +24,30 @@ def test_lab_settings_come_from_inventory():
     spec = lab_spec_from_inventory(inventory(a={"ansible_host": "10.9.0.5", "lab_name": "t",
                                                 "lab_network_name": "t-net", "lab_network_subnet": "10.9.0.0/24"}))
     assert (spec.name, spec.network_name, spec.network_subnet) == ("t", "t-net", "10.9.0.0/24")
+
+
+def test_dual_stack_lab():
+    network = {"lab_network_subnet": "10.89.30.0/24", "lab_network_gateway": "10.89.30.254",
+               "lab_network_subnet_v6": "fd89:30::/64",
+               "lab_network_gateway_v6": "fd89:30::fe"}
+    spec = lab_spec_from_inventory(inventory(r1={"ansible_host": "10.89.30.1", "lab_ipv6": "fd89:30::1", **network},
+                                             r2={"ansible_host": "10.89.30.2", **network}))
+    assert (spec.network_subnet_v6, spec.network_gateway_v6) == ("fd89:30::/64", "fd89:30::fe")
+    assert [h.address_v6 for h in spec.hosts] == ["fd89:30::1", ""]
+
+
+@pytest.mark.parametrize(
+    ("hostvars", "message"),
+    [
+        ({"a": {"ansible_host": "10.89.10.5", "lab_ipv6": "fd00::5"}}, "lab_ipv6 is set but the lab has no"),
+        ({"a": {"ansible_host": "10.89.10.5", "lab_ipv6": "fd01::5", "lab_network_subnet_v6": "fd00::/64"}},
+         "must be a host address inside lab_network_subnet_v6 fd00::/64"),
+        ({"a": {"ansible_host": "10.89.10.5", "lab_network_subnet_v6": "10.0.0.0/8"}}, "must be an IPv6 network"),
+    ],
+)
+def test_bad_ipv6_lab_settings(hostvars, message):
+    with pytest.raises(BadInputError, match=re.escape(message)):
+        lab_spec_from_inventory(inventory(**hostvars))
 
 
 def test_gateway_can_be_moved_off_the_first_address():
