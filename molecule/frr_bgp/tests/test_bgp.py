@@ -177,11 +177,25 @@ def test_check_mode_on_converged_routers_changes_nothing():
 def test_broken_neighbor_fails_validation_and_running_config_is_untouched(edge):
     running = edge.check_output("vtysh -c 'show running-config'")
     on_disk = edge.file("/etc/frr/frr.conf").content_string
-    broken = [{"address": "10.89.30.300", "remote_as": 64512, "ipv4": {"import": "NO-SUCH-MAP"}}]
-    rc, output, _ = run_playbook("converge.yml", "--limit", "edge", "-e", json.dumps({"frr_bgp_neighbors": broken}))
+    broken = {
+        "frr_bgp_neighbors": [{"address": "10.89.30.300", "remote_as": 4294967296, "ipv4": {"import": "NO-SUCH-MAP"}}],
+        "frr_bgp_asn": 0,
+        "frr_bgp_router_id": "10.89.30.1",  # upstream1's
+        "frr_bgp_prefix_lists": [{"name": "OWN-V4", "entries": [{"seq": 10, "action": "permit",
+                                                                  "prefix": "198.51.100.7/24"}]}],
+    }
+    rc, output, _ = run_playbook("converge.yml", "-e", json.dumps(broken), "--limit", "edge,upstream1")
     assert rc != 0
-    assert "frr_bgp_neighbors addresses ['10.89.30.300'] are not IP addresses" in output
-    assert "route maps ['NO-SUCH-MAP']" in output
+    for message in (
+        "frr_bgp: invalid input on edge",
+        "frr_bgp_asn 0 is not in 1..4294967295",
+        "frr_bgp_router_id 10.89.30.1 is also used by ['upstream1']",
+        "frr_bgp_neighbors addresses ['10.89.30.300'] are not IP addresses",
+        "frr_bgp_neighbors ['10.89.30.300'] have a remote_as outside 1..4294967295",
+        "frr_bgp_neighbors use route maps ['NO-SUCH-MAP']",
+        "frr_bgp_prefix_lists prefixes ['198.51.100.7/24'] are not networks",
+    ):
+        assert message in output.replace("\n", " ").replace("  ", " "), message
     assert edge.check_output("vtysh -c 'show running-config'") == running
     assert edge.file("/etc/frr/frr.conf").content_string == on_disk
 
