@@ -64,11 +64,24 @@ class Change:
     diff: str  # unified diff text, empty when the module reports none
 
 
+@dataclass(frozen=True)
+class Report:
+    """What a playbook chose to tell (a debug task's msg): incident playbooks report this way."""
+
+    host: str
+    task: str
+    lines: tuple[str, ...]
+
+
+DEBUG_ACTIONS = {"debug", "ansible.builtin.debug", "ansible.legacy.debug"}
+
+
 @dataclass
 class RunRecorder:
     hosts: dict[str, HostTally] = field(default_factory=dict)
     failures: list[TaskFailure] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
+    reports: list[Report] = field(default_factory=list)
     play: str = ""
     task: str = ""
     role: str = ""
@@ -109,6 +122,10 @@ class RunRecorder:
             tally.ignored += 1
             return
         setattr(tally, outcome, getattr(tally, outcome) + 1)
+        if outcome == "ok" and data.get("task_action") in DEBUG_ACTIONS and "msg" in res:
+            msg = res["msg"]
+            lines = tuple(str(line) for line in msg) if isinstance(msg, list) else tuple(str(msg).splitlines())
+            self.reports.append(Report(host, task, lines))
         if outcome == "ok" and res.get("changed"):
             tally.changed += 1
             self.changes.append(Change(host, task, role, render_diff(res)))

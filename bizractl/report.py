@@ -106,6 +106,17 @@ def host_table(recorder: RunRecorder, title: str) -> Table:
     return table
 
 
+def print_reports(console: Console, recorder: RunRecorder) -> None:
+    """Messages the playbook reported (debug tasks), grouped by host, after the table."""
+    if not recorder.reports:
+        return
+    console.print(Text("Reports", style="bold"))
+    for report in recorder.reports:
+        console.print(Text.assemble((f"  {report.host}", "bold"), f"  {report.task}"))
+        for line in report.lines:
+            console.print(Text(f"      {line}"), highlight=False)
+
+
 def print_failures(console: Console, recorder: RunRecorder) -> None:
     if not recorder.failures:
         return
@@ -133,6 +144,7 @@ def print_deploy_report(console: Console, recorder: RunRecorder, run_id: str, ru
         console.print(host_table(recorder, f"Run {run_id}"))
     elif code != 0:
         print_ansible_output_tail(console, run_dir)
+    print_reports(console, recorder)
     print_failures(console, recorder)
     _footer(console, run_dir, code)
 

@@ -141,3 +141,18 @@ def test_runs_are_pruned_to_the_configured_count(bizractl, lab, tmp_path: Path):
                           env={"BIZRA_RUNS_DIR": str(tmp_path)})
         assert result.code == EXIT_OK, result.output
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
+
+
+def test_bgp_status_reports_the_lab_edge_sessions(bizractl, converged):
+    """site.yml brought up BGP between edge1 and the lab's two upstream routers."""
+    deadline = time.monotonic() + 60
+    while True:
+        status = bizractl("deploy", "incident/bgp_status")
+        assert status.code == EXIT_OK, status.output
+        up = [line for line in status.output.splitlines() if " Established " in line]
+        if len(up) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert "ipv4Unicast 10.89.10.12 AS64512 Established" in status.output
+    assert "ipv4Unicast 10.89.10.13 AS64513 Established" in status.output
+    assert all(h["changed"] == 0 for h in status.summary["hosts"].values())

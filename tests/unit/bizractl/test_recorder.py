@@ -86,3 +86,14 @@ def test_failure_message_prefers_msg_then_stderr_and_respects_no_log():
     assert failure_message({"censored": censored, "msg": "secret"}) == censored
     assert failure_message({"results": [{"failed": True, "msg": "item broke"}]}) == "item broke"
     assert failure_message({}) == "task failed (no message)"
+
+
+def test_debug_messages_are_kept_as_reports():
+    rec = RunRecorder()
+    rec.handle(result("runner_on_ok", "edge1", task="Show BGP sessions (before)", role="",
+                      res={"msg": ["ipv4Unicast 10.0.0.1 AS64512 Established"], "changed": False},
+                      task_action="ansible.builtin.debug"))
+    rec.handle(result("runner_on_ok", "edge1", task="Other", res={"msg": "not a debug task"},
+                      task_action="ansible.builtin.command"))
+    assert [(r.host, r.task, r.lines) for r in rec.reports] == [
+        ("edge1", "Show BGP sessions (before)", ("ipv4Unicast 10.0.0.1 AS64512 Established",))]
