@@ -276,3 +276,24 @@ def test_drain_and_undrain_move_traffic_without_dropping_sessions(edge):
     for address in (TRANSIT_A, TRANSIT_B):
         assert after[address]["peerUptimeMsec"] > before[address]["peerUptimeMsec"]
         assert after[address].get("connectionsEstablished", 1) == before[address].get("connectionsEstablished", 1)
+
+
+def test_a_reload_frr_rejects_rolls_back_to_the_last_good_config(edge):
+    """`ge 4` on a /24 is valid grammar (vtysh -C passes) but bgpd refuses it when applied."""
+    running = edge.check_output("vtysh -c 'show running-config'")
+    on_disk = edge.file("/etc/frr/frr.conf").content_string
+    lists = [{"name": "OWN-V4", "entries": [{"seq": 10, "action": "permit", "prefix": "198.51.100.0/24", "ge": 4}]},
+             {"name": "OWN-V6", "family": "ipv6",
+              "entries": [{"seq": 10, "action": "permit", "prefix": "2001:db8:6500::/48"}]}]
+    rc, output, _ = run_playbook("converge.yml", "--limit", "edge", "-e", json.dumps({"frr_bgp_prefix_lists": lists}))
+    assert rc != 0, output[-3000:]
+    assert "restored the last configuration that applied" in output
+    assert edge.file("/etc/frr/frr.conf").content_string == on_disk
+    rejected = edge.file("/etc/frr/frr.conf.rejected")
+    assert "ge 4" in rejected.content_string
+    assert rejected.mode == 0o640 and rejected.user == "frr"  # it may carry neighbor passwords
+    assert edge.check_output("vtysh -c 'show running-config'") == running
+    assert wait_established(edge, [TRANSIT_A, TRANSIT_B])
+    # the inventory's config is still what is applied: a normal run has nothing to do
+    rc, output, recap = run_playbook("converge.yml", "--limit", "edge")
+    assert rc == 0 and recap["edge"]["changed"] == 0, output[-3000:]
