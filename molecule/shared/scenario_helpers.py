@@ -39,3 +39,14 @@ def run_playbook(playbook: str, *args: str) -> tuple[int, str, dict[str, dict[st
         if match:
             recap[match["host"]] = {k: int(v) for k, v in match.groupdict().items() if k != "host"}
     return proc.returncode, output, recap
+
+
+def lab_host(name: str):
+    """A testinfra host for a scenario host, reached through Ansible itself.
+
+    The inventories compute the lab key path with a lookup, which testinfra's own SSH backend
+    does not template; through Ansible (force_ansible) the inventory is used as written.
+    """
+    import testinfra
+
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory_dir()}&force_ansible=True")
