@@ -83,19 +83,7 @@ def lab_spec_from_inventory(inventory: dict) -> LabSpec:
     lab_name = _one_value(hostvars, "lab_name", DEFAULT_LAB_NAME)
     network_name = _one_value(hostvars, "lab_network_name", DEFAULT_NETWORK_NAME)
     subnet_text = _one_value(hostvars, "lab_network_subnet", DEFAULT_NETWORK_SUBNET)
-    try:
-        subnet = netaddr.IPNetwork(subnet_text)
-    except (netaddr.AddrFormatError, ValueError) as exc:
-        raise BadInputError(f"lab_network_subnet: {subnet_text!r} is not a CIDR network ({exc})") from None
-    if subnet.version != 4 or subnet.prefixlen > 29:
-        raise BadInputError(f"lab_network_subnet: {subnet_text!r} must be an IPv4 network of /29 or larger")
-    gateway_text = _one_value(hostvars, "lab_network_gateway", str(subnet.network + 1))
-    try:
-        gateway = netaddr.IPAddress(gateway_text)
-    except (netaddr.AddrFormatError, ValueError):
-        raise BadInputError(f"lab_network_gateway: {gateway_text!r} is not an IP address") from None
-    if gateway not in subnet or gateway in (subnet.network, subnet.broadcast):
-        raise BadInputError(f"lab_network_gateway: {gateway} is not a host address of {subnet}")
+    subnet, gateway = _network(hostvars, "lab_network_subnet", subnet_text, "lab_network_gateway", 4, 29)
 
     subnet_v6, gateway_v6 = _ipv6_network(hostvars)
 
@@ -142,19 +130,28 @@ def _ipv6_network(hostvars: dict[str, dict]) -> tuple[netaddr.IPNetwork | None, 
     text = _one_value(hostvars, "lab_network_subnet_v6", "")
     if not text:
         return None, None
+    return _network(hostvars, "lab_network_subnet_v6", text, "lab_network_gateway_v6", 6, 120)
+
+
+def _network(hostvars: dict[str, dict], subnet_var: str, subnet_text: str, gateway_var: str,
+             version: int, max_prefixlen: int) -> tuple[netaddr.IPNetwork, netaddr.IPAddress]:
+    """A lab subnet and the machine's address on it (default: the first address), validated."""
     try:
-        subnet = netaddr.IPNetwork(text)
+        subnet = netaddr.IPNetwork(subnet_text)
     except (netaddr.AddrFormatError, ValueError):
-        raise BadInputError(f"lab_network_subnet_v6: {text!r} is not a CIDR network") from None
-    if subnet.version != 6 or subnet.prefixlen > 120:
-        raise BadInputError(f"lab_network_subnet_v6: {text!r} must be an IPv6 network of /120 or larger")
-    gateway_text = _one_value(hostvars, "lab_network_gateway_v6", str(subnet.network + 1))
+        raise BadInputError(f"{subnet_var}: {subnet_text!r} is not a CIDR network") from None
+    if subnet.version != version or subnet.prefixlen > max_prefixlen:
+        raise BadInputError(f"{subnet_var}: {subnet_text!r} must be an IPv{version} network "
+                            f"of /{max_prefixlen} or larger")
+    gateway_text = _one_value(hostvars, gateway_var, str(subnet.network + 1))
     try:
         gateway = netaddr.IPAddress(gateway_text)
     except (netaddr.AddrFormatError, ValueError):
-        raise BadInputError(f"lab_network_gateway_v6: {gateway_text!r} is not an IP address") from None
-    if gateway not in subnet:
-        raise BadInputError(f"lab_network_gateway_v6: {gateway} is not inside {subnet}")
+        raise BadInputError(f"{gateway_var}: {gateway_text!r} is not an IP address") from None
+    # IPv4 has network and broadcast addresses that no host may take; IPv6 has no broadcast.
+    reserved = (subnet.network, subnet.broadcast) if version == 4 else ()
+    if gateway not in subnet or gateway in reserved:
+        raise BadInputError(f"{gateway_var}: {gateway} is not a host address of {subnet}")
     return subnet, gateway
 
 
