@@ -8,7 +8,7 @@ PYTHON      ?= python3
 BIN         := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Debian packages the lab and the tests need on the machine that runs them.
-APT_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs openssh-client iproute2 nmap
+APT_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs openssh-client iproute2 nmap qemu-system-x86 qemu-utils fdisk e2fsprogs
 SCENARIOS   := $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 
 .PHONY: help setup apt-packages venv deploy lab-up lab-down lint unit e2e molecule test bench clean

@@ -142,7 +142,7 @@ def plan(ctx: click.Context, playbook: str, show_diff: bool, **opts) -> None:
 
 @main.group()
 def lab() -> None:
-    """The local lab: the lab inventory's hosts as systemd containers reached over SSH."""
+    """The local lab: the lab inventory's hosts as systemd containers or qemu VMs, reached over SSH."""
 
 
 def lab_options(func):
@@ -167,7 +167,7 @@ def _lab_spec(ctx: click.Context, inventory: str | None, hosts: tuple[str, ...] 
 @click.pass_context
 @user_errors
 def lab_up(ctx: click.Context, inventory: str | None, hosts: tuple[str, ...]) -> None:
-    """Build the lab image if needed and start the lab hosts (already running ones stay)."""
+    """Build the lab images if needed and start the lab hosts (already running ones stay)."""
     from bizractl.lab import manager
 
     facts, spec = _lab_spec(ctx, inventory, hosts)

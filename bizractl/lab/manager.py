@@ -18,12 +18,14 @@ from pathlib import Path
 import netaddr
 
 from bizractl.errors import LabError
-from bizractl.lab import image
+from bizractl.lab import image, vm
 from bizractl.lab.podman import LABEL_HOST, LABEL_IMAGE, LABEL_LAB, Podman
 from bizractl.lab.spec import LabHost, LabSpec
 from bizractl.paths import lab_home
 
 SSH_WAIT_SECONDS = 90
+# A VM boots through BIOS and GRUB under software emulation, beside other guests on 2 cores.
+VM_SSH_WAIT_SECONDS = 300
 SSH_OPTIONS = (
     "-o", "StrictHostKeyChecking=no",
     "-o", "UserKnownHostsFile=/dev/null",
@@ -53,15 +55,6 @@ def ssh_key() -> Path:
             check=True,
         )
     return key
-
-
-def _require_containers_only(spec: LabSpec) -> None:
-    vms = [h.name for h in spec.hosts if h.kind == "vm"]
-    if vms:
-        raise LabError(
-            f"lab_kind: vm is declared for {', '.join(vms)}, but this version of the lab runs "
-            "containers only; the VM tier (qemu) comes with the bare-metal host roles"
-        )
 
 
 # Hosts the lab must keep reaching through the machine (package mirrors).
@@ -149,6 +142,24 @@ def _run_argv(spec: LabSpec, host: LabHost, image_ref: str, pubkey: Path) -> lis
     ]
 
 
+def _anchor_argv(spec: LabSpec, host: LabHost, container_image: str, vm_image_ref: str) -> list[str]:
+    """A VM's anchor: holds its address and MAC on the lab network, runs nothing (see vm.py)."""
+    return [
+        "-d", "--name", spec.container_name(host), "--hostname", host.name,
+        "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+        "--network", spec.network_name, "--ip", host.address,
+        *(["--ip6", host.address_v6] if host.address_v6 else []),
+        "--mac-address", vm.mac_address(spec, host),
+        "--label", f"{LABEL_LAB}={spec.name}", "--label", f"{LABEL_HOST}={host.name}",
+        "--label", f"{LABEL_IMAGE}={vm_image_ref}",
+        container_image, "sleep", "infinity",
+    ]
+
+
+def _wanted_image(host: LabHost) -> str:
+    return vm.image_ref(host.distribution) if host.kind == "vm" else image.image_ref(host.distribution)
+
+
 def ssh_ready(address: str, timeout: float = 2.0) -> bool:
     """True when sshd at ``address`` sends its banner."""
     try:
@@ -159,12 +170,16 @@ def ssh_ready(address: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def _wait_for_ssh(host: LabHost, deadline: float) -> None:
+def _wait_for_ssh(spec: LabSpec, host: LabHost, deadline: float) -> None:
     while time.monotonic() < deadline:
         if ssh_ready(host.address):
             return
+        if host.kind == "vm" and not vm.running(spec, host):
+            raise LabError(f"lab VM {host.name} stopped while booting; its console:\n{vm.console_tail(spec, host)}")
         time.sleep(0.5)
-    raise LabError(f"lab host {host.name} ({host.address}) did not answer on SSH within {SSH_WAIT_SECONDS}s")
+    seconds = VM_SSH_WAIT_SECONDS if host.kind == "vm" else SSH_WAIT_SECONDS
+    console = f"; its console:\n{vm.console_tail(spec, host)}" if host.kind == "vm" else ""
+    raise LabError(f"lab host {host.name} ({host.address}) did not answer on SSH within {seconds}s{console}")
 
 
 def _forget_facts(fact_cache: Path | None, host: LabHost) -> None:
@@ -175,39 +190,55 @@ def _forget_facts(fact_cache: Path | None, host: LabHost) -> None:
 
 def up(spec: LabSpec, log: Log, podman: Podman | None = None, fact_cache: Path | None = None) -> None:
     """Create or start every host of the lab; a host already running is left alone."""
-    _require_containers_only(spec)
     podman = podman or Podman()
     key = ssh_key()
     images = {d: image.ensure_image(podman, d, log) for d in sorted({h.distribution for h in spec.hosts})}
+    vm_images = {d: vm.ensure_image(d, log) for d in sorted({h.distribution for h in spec.hosts if h.kind == "vm"})}
     _ensure_network(podman, spec)
     existing = podman.containers(spec.name)
     for host in spec.hosts:
-        image.harvest_apt_archives(host.distribution, spec.container_name(host))
+        if host.kind == "container":
+            image.harvest_apt_archives(host.distribution, spec.container_name(host))
     started = []
     for host in spec.hosts:
-        wanted_image = images[host.distribution]
+        wanted_image = _wanted_image(host)
         current = existing.get(host.name)
-        if current is not None:
-            labels = current.get("Labels") or {}
-            if labels.get(LABEL_IMAGE) != wanted_image:
-                log(f"{host.name}: image recipe changed, recreating")
-                podman.remove(spec.container_name(host))
-                current = None
-            elif current.get("State") != "running":
-                podman.start(spec.container_name(host))
-                started.append(host)
-                continue
+        if current is not None and (current.get("Labels") or {}).get(LABEL_IMAGE) != wanted_image:
+            log(f"{host.name}: image recipe changed, recreating")
+            _remove_host(spec, host, podman)
+            current = None
+        if current is None:
+            _forget_facts(fact_cache, host)
+            if host.kind == "vm":
+                podman.run_container(_anchor_argv(spec, host, images[host.distribution], wanted_image))
             else:
-                continue
-        _forget_facts(fact_cache, host)
-        podman.run_container(_run_argv(spec, host, wanted_image, key.with_suffix(".pub")))
-        started.append(host)
-    deadline = time.monotonic() + SSH_WAIT_SECONDS
+                podman.run_container(_run_argv(spec, host, wanted_image, key.with_suffix(".pub")))
+            started.append(host)
+        elif current.get("State") != "running":
+            if host.kind == "vm":
+                vm.stop(spec, host)  # its namespace is gone with the anchor: start both afresh
+            podman.start(spec.container_name(host))
+            started.append(host)
+        if host.kind == "vm" and not vm.running(spec, host):
+            anchor_pid = podman.pid(spec.container_name(host))
+            resolv_conf = Path(f"/proc/{anchor_pid}/root/etc/resolv.conf").read_text(encoding="utf-8")
+            vm.start(spec, host, vm_images[host.distribution], anchor_pid, resolv_conf,
+                     key.with_suffix(".pub").read_text(encoding="utf-8"))
+            if host not in started:
+                started.append(host)
+    now = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, len(spec.hosts))) as pool:
-        list(pool.map(lambda h: _wait_for_ssh(h, deadline), spec.hosts))
+        list(pool.map(lambda h: _wait_for_ssh(
+            spec, h, now + (VM_SSH_WAIT_SECONDS if h.kind == "vm" else SSH_WAIT_SECONDS)), spec.hosts))
     if started:
         log(f"started {', '.join(h.name for h in started)}")
     log(f"lab {spec.name}: {len(spec.hosts)} host(s) up on {spec.network_name} ({spec.network_subnet})")
+
+
+def _remove_host(spec: LabSpec, host: LabHost, podman: Podman) -> None:
+    if host.kind == "vm":
+        vm.stop(spec, host, remove_disk=True)
+    podman.remove(spec.container_name(host))
 
 
 def down(spec: LabSpec, log: Log, podman: Podman | None = None, keep_network: bool = False,
@@ -223,6 +254,10 @@ def down(spec: LabSpec, log: Log, podman: Podman | None = None, keep_network: bo
     if keep_network:
         containers = {name: entry for name, entry in containers.items() if name in wanted}
     names = [entry["Names"][0] for entry in containers.values()]
+    for host_name in containers:
+        # A VM's qemu runs beside its anchor: stop it and drop its disks (by name: the
+        # inventory may no longer declare it a VM).
+        vm.stop(spec, LabHost(host_name, ""), remove_disk=True)
     podman.remove(*names)
     distributions = {h.name: h.distribution for h in spec.hosts}
     for host_name, entry in containers.items():
@@ -249,10 +284,12 @@ def status(spec: LabSpec, podman: Podman | None = None) -> list[HostStatus]:
         entry = existing.get(host.name)
         if entry is None:
             state = "absent"
-        elif (entry.get("Labels") or {}).get(LABEL_IMAGE) != image.image_ref(host.distribution):
+        elif (entry.get("Labels") or {}).get(LABEL_IMAGE) != _wanted_image(host):
             state = "outdated"
+        elif entry.get("State") == "running" and (host.kind == "container" or vm.running(spec, host)):
+            state = "running"
         else:
-            state = "running" if entry.get("State") == "running" else "stopped"
+            state = "stopped"
         reachable = state in ("running", "outdated") and ssh_ready(host.address, timeout=1.0)
         rows.append(HostStatus(host.name, host.kind, host.address, state, reachable))
     return rows

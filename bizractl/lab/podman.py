@@ -88,6 +88,10 @@ class Podman:
     def run_container(self, argv: list[str]) -> None:
         self._run("run", *argv)
 
+    def pid(self, name: str) -> int:
+        """The host PID of a running container's first process (its namespaces are reachable there)."""
+        return int(self._run("inspect", "--format", "{{.State.Pid}}", name).stdout.strip())
+
     def start(self, name: str) -> None:
         self._run("start", name)
 

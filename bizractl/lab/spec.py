@@ -11,12 +11,16 @@ playbooks run against (group_vars included). Host variables it reads:
 - ``lab_network_gateway``: the machine's address on it (default: the subnet's first address).
 - ``lab_network_subnet_v6`` / ``lab_network_gateway_v6``: optional IPv6 on the same network,
   and ``lab_ipv6`` per host: its static IPv6 address there.
+- VMs only: ``lab_vm_cpus`` (default 2), ``lab_vm_memory_mib`` (default 1536),
+  ``lab_vm_nvme_disks`` (NVMe disks with stable serials, default 0) of ``lab_vm_nvme_size``
+  (default ``1G``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +45,15 @@ class LabHost:
     kind: str = "container"
     distribution: str = "bookworm"
     address_v6: str = ""
+    vm_cpus: int = 2
+    vm_memory_mib: int = 1536
+    vm_nvme_disks: int = 0
+    vm_nvme_size: str = "1G"
+
+
+# Bounds of the VM settings: what software emulation on a small machine can carry.
+VM_LIMITS = {"lab_vm_cpus": (1, 8), "lab_vm_memory_mib": (512, 16384), "lab_vm_nvme_disks": (0, 8)}
+VM_DISK_SIZE = re.compile(r"^[1-9][0-9]*[MG]$")
 
 
 @dataclass(frozen=True)
@@ -120,10 +133,29 @@ def lab_spec_from_inventory(inventory: dict) -> LabSpec:
         if address_v6:
             seen[address_v6] = name
         hosts.append(LabHost(name=name, address=str(address), kind=kind, distribution=distribution,
-                             address_v6=address_v6))
+                             address_v6=address_v6, **_vm_settings(name, hv)))
     return LabSpec(name=lab_name, network_name=network_name, network_subnet=str(subnet), hosts=tuple(hosts),
                    network_gateway=str(gateway), network_subnet_v6=str(subnet_v6 or ""),
                    network_gateway_v6=str(gateway_v6 or ""))
+
+
+def _vm_settings(name: str, hv: dict) -> dict:
+    settings: dict = {}
+    for key, (low, high) in VM_LIMITS.items():
+        if key not in hv:
+            continue
+        value = hv[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise BadInputError(f"lab host {name}: {key} {value!r} must be a whole number from {low} to {high}")
+        settings[key.removeprefix("lab_")] = value
+    if "lab_vm_nvme_size" in hv:
+        size = str(hv["lab_vm_nvme_size"])
+        if not VM_DISK_SIZE.match(size):
+            raise BadInputError(f"lab host {name}: lab_vm_nvme_size {size!r} must be a size like 512M or 2G")
+        settings["vm_nvme_size"] = size
+    if settings and hv.get("lab_kind", "container") != "vm":
+        raise BadInputError(f"lab host {name}: {', '.join('lab_' + k for k in settings)} apply to lab_kind: vm only")
+    return settings
 
 
 def _ipv6_network(hostvars: dict[str, dict]) -> tuple[netaddr.IPNetwork | None, netaddr.IPAddress | None]:

@@ -82,3 +82,27 @@ def test_bad_lab_inventory_is_refused_with_the_entry_named(hostvars, message):
 def test_empty_inventory():
     with pytest.raises(BadInputError, match="no hosts"):
         lab_spec_from_inventory({})
+
+
+def test_vm_settings():
+    spec = lab_spec_from_inventory(inventory(
+        node1={"ansible_host": "10.9.0.5", "lab_network_subnet": "10.9.0.0/24", "lab_kind": "vm",
+               "lab_vm_cpus": 4, "lab_vm_memory_mib": 4096,
+               "lab_vm_nvme_disks": 4, "lab_vm_nvme_size": "2G"},
+        node2={"ansible_host": "10.9.0.6", "lab_kind": "vm", "lab_network_subnet": "10.9.0.0/24"}))
+    node1, node2 = spec.hosts
+    assert (node1.kind, node1.vm_cpus, node1.vm_memory_mib, node1.vm_nvme_disks, node1.vm_nvme_size) == \
+        ("vm", 4, 4096, 4, "2G")
+    assert (node2.vm_cpus, node2.vm_memory_mib, node2.vm_nvme_disks) == (2, 1536, 0)
+
+
+@pytest.mark.parametrize(("hostvars", "message"), [
+    ({"lab_kind": "vm", "lab_vm_cpus": 0}, "lab host a: lab_vm_cpus 0 must be a whole number from 1 to 8"),
+    ({"lab_kind": "vm", "lab_vm_memory_mib": "2G"}, "lab_vm_memory_mib '2G' must be a whole number from 512"),
+    ({"lab_kind": "vm", "lab_vm_nvme_disks": True}, "lab_vm_nvme_disks True must be a whole number from 0 to 8"),
+    ({"lab_kind": "vm", "lab_vm_nvme_size": "2T"}, "lab_vm_nvme_size '2T' must be a size like 512M or 2G"),
+    ({"lab_vm_cpus": 2}, "lab host a: lab_vm_cpus apply to lab_kind: vm only"),
+])
+def test_bad_vm_settings_are_refused(hostvars, message):
+    with pytest.raises(BadInputError, match=re.escape(message)):
+        lab_spec_from_inventory(inventory(a={"ansible_host": "10.89.10.5", **hostvars}))
