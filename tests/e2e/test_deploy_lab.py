@@ -156,3 +156,15 @@ def test_bgp_status_reports_the_lab_edge_sessions(bizractl, converged):
     assert "ipv4Unicast 10.89.10.12 AS64512 Established" in status.output
     assert "ipv4Unicast 10.89.10.13 AS64513 Established" in status.output
     assert all(h["changed"] == 0 for h in status.summary["hosts"].values())
+
+
+def tcp_connects(bizractl, source: str, address: str, port: int) -> bool:
+    probe = f"if timeout 3 bash -c '</dev/tcp/{address}/{port}' 2>/dev/null; then echo OPEN; else echo SHUT; fi"
+    return "OPEN" in lab_ssh(bizractl, source, probe)
+
+
+def test_the_fleet_firewall_lets_in_only_what_the_services_exported(bizractl, converged):
+    """site.yml runs the firewall last: edge1 opens BGP to its neighbors only, SSH to the admins only."""
+    assert tcp_connects(bizractl, "upstream1", "10.89.10.11", 179), "a BGP neighbor reaches bgpd"
+    assert not tcp_connects(bizractl, "pg1", "10.89.10.11", 179), "a non-neighbor does not"
+    assert not tcp_connects(bizractl, "pg1", "10.89.10.11", 22), "SSH only from the admin network"

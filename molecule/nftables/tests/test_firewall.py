@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from scenario_helpers import lab_host, run_playbook
+from scenario_helpers import run_playbook, ssh_host
 
 FW, CLIENT, OUTSIDER = "10.89.40.10", "10.89.40.20", "10.89.40.30"
 FW_SET = str(Path(__file__).resolve().parents[3] / "playbooks" / "incident" / "fw_set.yml")
@@ -13,17 +13,17 @@ FW_SET = str(Path(__file__).resolve().parents[3] / "playbooks" / "incident" / "f
 
 @pytest.fixture(scope="module")
 def fw():
-    return lab_host("fw")
+    return ssh_host(FW)
 
 
 @pytest.fixture(scope="module")
 def client():
-    return lab_host("client")
+    return ssh_host(CLIENT)
 
 
 @pytest.fixture(scope="module")
 def outsider():
-    return lab_host("outsider")
+    return ssh_host(OUTSIDER)
 
 
 def open_tcp_ports(scanner) -> set[int]:
@@ -152,7 +152,7 @@ def test_a_ruleset_that_cuts_ssh_is_rolled_back(fw, client):
     rc, output, _ = run_playbook("converge.yml", "--limit", "fw", "-e", json.dumps(cut_off))
     assert rc != 0
     assert "cut the controller's SSH access to fw" in output and "rolled back" in output, output[-3000:]
-    fw_again = lab_host("fw")
+    fw_again = ssh_host(FW, fresh=True)
     assert fw_again.file("/etc/nftables.conf").content_string == before
     rejected_admins = fw_again.file("/etc/nftables.conf.rejected").content_string.split("set admin_v4")[1].split("}")[0]
     assert "10.89.40.20/32" in rejected_admins and "10.89.40.254" not in rejected_admins

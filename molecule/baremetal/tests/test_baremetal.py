@@ -1,0 +1,152 @@
+"""Bare-metal host layer on a real kernel (qemu VM booted through GRUB) and beside it a container.
+
+Converge ran playbooks/baremetal.yml: kernel_tuning rebooted the VM into the tuned command line,
+selinux relabelled and rebooted it into SELinux, then set enforcing, and the firewall came last.
+"""
+
+import re
+
+import pytest
+from scenario_helpers import run_playbook, ssh_host
+
+NODE, PROBE = "10.89.50.10", "10.89.50.20"
+BAREMETAL = "../../playbooks/baremetal.yml"
+WANTED_TOKENS = ["amd_pstate=active", "iommu=pt", "default_hugepagesz=2M", "hugepagesz=2M", "hugepages=64",
+                 "transparent_hugepage=madvise", "mitigations=auto", "isolcpus=managed_irq,domain,2",
+                 "nohz_full=2", "rcu_nocbs=2", "nosoftlockup", "security=selinux"]
+
+
+@pytest.fixture(scope="module")
+def node():
+    return ssh_host(NODE)
+
+
+@pytest.fixture(scope="module")
+def probe():
+    return ssh_host(PROBE)
+
+
+def boot_id(host) -> str:
+    return host.file("/proc/sys/kernel/random/boot_id").content_string.strip()
+
+
+def test_the_vm_boots_debian_6_1_through_grub_with_the_tuned_command_line(node):
+    cmdline = node.file("/proc/cmdline").content_string.split()
+    assert cmdline[0].startswith("BOOT_IMAGE=/boot/vmlinuz-6.1."), "booted by GRUB, Debian 12's kernel"
+    assert [token for token in WANTED_TOKENS if token not in cmdline] == []
+    # The inventory named the kernel: GRUB's default points at its entry, by title.
+    release = node.check_output("uname -r")
+    assert f'set default="Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux {release}"' in \
+        node.file("/boot/grub/grub.cfg").content_string
+
+
+def test_huge_pages_are_reserved_and_cpu_2_is_isolated(node):
+    meminfo = node.file("/proc/meminfo").content_string
+    assert re.search(r"^HugePages_Total:\s+64$", meminfo, re.M)
+    assert re.search(r"^Hugepagesize:\s+2048 kB$", meminfo, re.M)
+    assert node.file("/sys/devices/system/cpu/isolated").content_string.strip() == "2"
+    assert node.file("/sys/devices/system/cpu/nohz_full").content_string.strip() == "2"
+    assert "[madvise]" in node.file("/sys/kernel/mm/transparent_hugepage/enabled").content_string
+
+
+def test_sysctls_are_live_and_only_the_kernels_own_keys_are_written(node):
+    live = node.check_output("sysctl -n net.core.somaxconn vm.swappiness net.ipv4.tcp_rmem fs.aio-max-nr").split("\n")
+    assert [" ".join(v.split()) for v in live] == ["32768", "1", "4096 87380 134217728", "1048576"]
+    profile = node.file("/etc/sysctl.d/90-bizra-kernel-tuning.conf").content_string
+    # 6.1 has no io_uring switch (6.6+): the optional key is left out, not an error.
+    assert "kernel.io_uring_disabled" not in profile
+    assert "net.core.somaxconn = 32768" in profile
+
+
+def test_service_limits_apply_to_the_running_service(node):
+    pid = node.check_output("systemctl show -p MainPID --value ssh")
+    limits = node.file(f"/proc/{pid}/limits").content_string
+    assert re.search(r"^Max open files\s+65536\s+65536", limits, re.M)
+    assert re.search(r"^Max locked memory\s+unlimited\s+unlimited", limits, re.M)
+
+
+def test_selinux_is_enforcing_with_the_reference_policy(node):
+    assert node.check_output("getenforce") == "Enforcing"
+    status = node.check_output("sestatus")
+    assert re.search(r"Loaded policy name:\s+default", status)
+    assert re.search(r"Mode from config file:\s+enforcing", status)
+    assert not node.file("/.autorelabel").exists, "the relabel ran"
+
+
+def test_services_still_start_under_enforcing(node):
+    for unit in ("ssh", "nftables", "auditd", "systemd-networkd", "systemd-journald"):
+        node.check_output(f"systemctl restart {unit}")
+        assert node.service(unit).is_running, unit
+    assert node.check_output("systemctl --failed --no-legend --plain") == ""
+    assert node.check_output("ps -o label= -p $(systemctl show -p MainPID --value ssh)").startswith(
+        "system_u:system_r:sshd_t")
+
+
+def test_data_directories_and_ports_carry_their_labels(node):
+    # From the inventory (Geth datadir) and from a service drop-in (PostgreSQL data, port).
+    assert ":var_lib_t:" in node.check_output("stat -c %C /var/lib/geth/chaindata")
+    assert ":postgresql_db_t:" in node.check_output("stat -c %C /srv/pgdata")
+    assert re.search(r"^postgresql_port_t\s+tcp\s+.*\b5433\b", node.check_output("semanage port -l"), re.M)
+    assert node.check_output("getsebool allow_ssh_keysign") == "allow_ssh_keysign --> on"
+    assert node.check_output("getsebool allow_execmem") == "allow_execmem --> off"
+
+
+def test_the_firewall_runs_under_selinux_and_lets_the_admin_probe_in(node, probe):
+    assert "policy drop" in node.check_output("nft list chain inet bizra_firewall input")
+    probe.check_output(f"timeout 5 bash -c '</dev/tcp/{NODE}/22'")
+
+
+def test_the_container_beside_it_is_left_alone(probe):
+    for path in ("/etc/default/grub.d/90-bizra-kernel-tuning.cfg", "/etc/sysctl.d/90-bizra-kernel-tuning.conf",
+                 "/etc/default/grub.d/80-bizra-selinux.cfg"):
+        assert not probe.file(path).exists, path
+
+
+def test_check_mode_on_the_converged_hosts_changes_nothing():
+    code, output, recap = run_playbook(BAREMETAL, "--check", "--diff")
+    assert code == 0, output[-3000:]
+    assert {host: counts["changed"] for host, counts in recap.items()} == {"node1": 0, "probe": 0}
+    assert "exposes no CPU frequency scaling" in output
+    assert "is a container (podman)" in output
+
+
+def test_a_command_line_change_waits_for_a_reboot_the_inventory_does_not_allow(node):
+    before = boot_id(node)
+    code, output, _ = run_playbook(BAREMETAL, "--limit", "node1", "-e", "kernel_tuning_reboot_ok=false",
+                                   "-e", '{"kernel_tuning_cmdline_extra": ["nosoftlockup", "panic=30"]}')
+    assert code == 0, output[-3000:]
+    assert "needs a reboot to boot with add panic=30" in output
+    assert boot_id(node) == before
+    assert "panic=30" in node.file("/boot/grub/grub.cfg").content_string
+    assert "panic=30" not in node.file("/proc/cmdline").content_string
+    # Taken back before any reboot: GRUB is restored and no reboot is owed.
+    code, output, _ = run_playbook(BAREMETAL, "--limit", "node1", "-e", "kernel_tuning_reboot_ok=false")
+    assert code == 0, output[-3000:]
+    assert "needs a reboot" not in output
+    assert "panic=30" not in node.file("/boot/grub/grub.cfg").content_string
+    assert boot_id(node) == before
+
+
+@pytest.mark.parametrize(("extra_vars", "messages"), [
+    ('{"kernel_tuning_hugepages_count": 100000, "kernel_tuning_isolated_cpus": "0-2",'
+     ' "kernel_tuning_cmdline_extra": ["hugepages=8", "bad token"], "kernel_tuning_amd_pstate": "turbo"}',
+     ["kernel_tuning_hugepages_count 100000 x 2M (200000 MiB) leaves less than 10% of the",
+      "kernel_tuning_isolated_cpus '0-2' must name CPUs below 3 (this host has 3) and leave one for the system",
+      "kernel_tuning_cmdline_extra ['bad token'] are not key or key=value tokens",
+      "kernel_tuning_cmdline_extra sets ['hugepages'], which the role sets from its own variables",
+      "kernel_tuning_amd_pstate 'turbo' is not one of active, passive, guided or ''"]),
+    ('{"selinux_ports": [{"ports": ["70000"], "proto": "tcp", "setype": "http_port_t"}],'
+     ' "selinux_fcontexts": [{"target": "srv/x", "setype": "var_lib_t"}]}',
+     ["selinux port labels name ['70000'], which are not ports or ranges in 1..65535",
+      "selinux file contexts [{'target': 'srv/x', 'setype': 'var_lib_t'}] need target"]),
+])
+def test_bad_input_is_refused_before_anything_changes(node, extra_vars, messages):
+    watched = ("/etc/default/grub.d/90-bizra-kernel-tuning.cfg /etc/selinux/config "
+               "/etc/sysctl.d/90-bizra-kernel-tuning.conf")
+    before = node.check_output(f"sha256sum {watched}")
+    code, output, recap = run_playbook(BAREMETAL, "--limit", "node1", "-e", extra_vars)
+    assert code != 0
+    flat = " ".join(output.split())
+    assert [m for m in messages if m not in flat] == [], flat[-3000:]
+    assert recap["node1"]["changed"] == 0
+    assert node.check_output(f"sha256sum {watched}") == before
