@@ -94,7 +94,7 @@ def ensure_image(podman: Podman, suite: str, log: Callable[[str], None]) -> str:
     deb_cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=build_root) as tmp:
         rootfs = Path(tmp) / "rootfs"
-        _run(
+        run_step(
             [
                 "debootstrap", "--variant=minbase", f"--cache-dir={deb_cache}",
                 "--include=" + ",".join(recipe_packages()), suite, str(rootfs), DEBIAN_MIRROR,
@@ -102,7 +102,7 @@ def ensure_image(podman: Podman, suite: str, log: Callable[[str], None]) -> str:
             "debootstrap",
         )
         shutil.copy(RECIPE_DIR / "setup.sh", rootfs / "tmp" / "setup.sh")
-        _run(["chroot", str(rootfs), "/bin/sh", "/tmp/setup.sh", suite], "image setup script")
+        run_step(["chroot", str(rootfs), "/bin/sh", "/tmp/setup.sh", suite], "image setup script")
         (rootfs / "tmp" / "setup.sh").unlink()
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
         try:
@@ -116,8 +116,10 @@ def ensure_image(podman: Podman, suite: str, log: Callable[[str], None]) -> str:
     return ref
 
 
-def _run(argv: list[str], what: str) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+def run_step(argv: list[str], what: str, stdin: str | None = None) -> str:
+    """Run one build or lab step; its output tail goes into the error when it fails."""
+    proc = subprocess.run(argv, capture_output=True, text=True, input=stdin, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
         raise LabError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+    return proc.stdout

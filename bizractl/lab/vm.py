@@ -94,11 +94,11 @@ def ensure_image(suite: str, log: Log) -> Path:
         work = Path(tmp)
         rootfs = work / "rootfs"
         packages = image.recipe_packages() + _vm_packages()
-        _run(["debootstrap", "--variant=minbase", f"--cache-dir={deb_cache}", "--include=" + ",".join(packages),
-              suite, str(rootfs), image.DEBIAN_MIRROR], "debootstrap")
+        image.run_step(["debootstrap", "--variant=minbase", f"--cache-dir={deb_cache}",
+                        "--include=" + ",".join(packages), suite, str(rootfs), image.DEBIAN_MIRROR], "debootstrap")
         for script in ("setup.sh", "vm-setup.sh"):
             shutil.copy(image.RECIPE_DIR / script, rootfs / "tmp" / script)
-            _run(["chroot", str(rootfs), "/bin/sh", f"/tmp/{script}", suite], f"VM image {script}")
+            image.run_step(["chroot", str(rootfs), "/bin/sh", f"/tmp/{script}", suite], f"VM image {script}")
             (rootfs / "tmp" / script).unlink()
         kernel = _newest(rootfs / "boot", "vmlinuz-")
         initrd = _newest(rootfs / "boot", "initrd.img-")
@@ -109,7 +109,7 @@ def ensure_image(suite: str, log: Log) -> Path:
         shutil.rmtree(rootfs)
         _install_bootloader(raw, work)
         staged = work / "disk.qcow2"
-        _run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(staged)], "qemu-img convert")
+        image.run_step(["qemu-img", "convert", "-O", "qcow2", str(raw), str(staged)], "qemu-img convert")
         _images_dir().mkdir(parents=True, exist_ok=True)
         os.replace(staged, path)
     for stale in _images_dir().glob(f"{suite}-*.qcow2"):
@@ -129,12 +129,12 @@ def _newest(directory: Path, prefix: str) -> Path:
 def _partitioned_disk(rootfs: Path, raw: Path, work: Path) -> None:
     """An MBR disk with one ext4 partition at 1 MiB holding ``rootfs`` (no loop devices needed)."""
     part = work / "root.ext4"
-    _run(["mkfs.ext4", "-q", "-L", "bizra-root", "-d", str(rootfs), str(part), VM_DISK_SIZE], "mkfs.ext4")
+    image.run_step(["mkfs.ext4", "-q", "-L", "bizra-root", "-d", str(rootfs), str(part), VM_DISK_SIZE], "mkfs.ext4")
     size = part.stat().st_size
     with raw.open("wb") as disk:
         disk.truncate(size + 2 * 1024 * 1024)
-    _run(["sfdisk", "--quiet", str(raw)], "sfdisk", stdin="label: dos\nstart=2048, type=83, bootable\n")
-    _run(["dd", f"if={part}", f"of={raw}", "bs=1M", "seek=1", "conv=notrunc,sparse", "status=none"], "dd")
+    image.run_step(["sfdisk", "--quiet", str(raw)], "sfdisk", stdin="label: dos\nstart=2048, type=83, bootable\n")
+    image.run_step(["dd", f"if={part}", f"of={raw}", "bs=1M", "seek=1", "conv=notrunc,sparse", "status=none"], "dd")
     part.unlink()
 
 
@@ -169,14 +169,6 @@ def _tail(path: Path, lines: int = 25) -> str:
     if not path.exists():
         return "(no console output)"
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _run(argv: list[str], what: str, stdin: str | None = None) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, input=stdin, check=False)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
-        raise LabError(f"{what} failed (exit {proc.returncode}):\n{tail}")
-    return proc.stdout
 
 
 # Running VMs
@@ -227,7 +219,7 @@ def start(spec: LabSpec, host: LabHost, base_image: Path, anchor_pid: int, resol
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     disk = directory / "disk.qcow2"
     if not disk.exists():
-        _run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base_image), "-F", "qcow2", str(disk)],
+        image.run_step(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base_image), "-F", "qcow2", str(disk)],
              "qemu-img create")
     config = directory / "lab.conf"
     config.write_text(_guest_config(spec, host, resolv_conf, authorized_key), encoding="utf-8")
@@ -245,7 +237,7 @@ def start(spec: LabSpec, host: LabHost, base_image: Path, anchor_pid: int, resol
         "-fw_cfg", f"name=opt/bizra/lab,file={config}",
         *_nvme_args(directory, host),
     ]
-    _run(argv, f"starting VM {host.name}")
+    image.run_step(argv, f"starting VM {host.name}")
 
 
 def _nvme_args(directory: Path, host: LabHost) -> list[str]:
@@ -254,7 +246,7 @@ def _nvme_args(directory: Path, host: LabHost) -> list[str]:
     for index in range(host.vm_nvme_disks):
         disk = directory / f"nvme{index}.qcow2"
         if not disk.exists():
-            _run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), host.vm_nvme_size], "qemu-img create")
+            image.run_step(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), host.vm_nvme_size], "qemu-img create")
         serial = f"BIZRALAB{index:04d}"
         args += ["-drive", f"file={disk},if=none,id=nvme{index},format=qcow2",
                  "-device", f"nvme,drive=nvme{index},serial={serial}"]
@@ -267,7 +259,7 @@ def _bridge_anchor(netns: list[str]) -> None:
     eth0 takes another MAC, since a bridge treats frames for a port's own MAC as its own, and
     the guest keeps the anchor's. Done once per anchor start (the bridge marks it done).
     """
-    links = json.loads(_run([*netns, "ip", "-j", "link", "show"], "ip link"))
+    links = json.loads(image.run_step([*netns, "ip", "-j", "link", "show"], "ip link"))
     if any(link.get("ifname") == BRIDGE for link in links):
         return
     script = "; ".join([
@@ -282,7 +274,7 @@ def _bridge_anchor(netns: list[str]) -> None:
         f"ip link set {TAP} master {BRIDGE}",
         f"ip link set {BRIDGE} up", "ip link set eth0 up", f"ip link set {TAP} up",
     ])
-    _run([*netns, "sh", "-c", script], "bridging the VM's anchor")
+    image.run_step([*netns, "sh", "-c", script], "bridging the VM's anchor")
 
 
 def _guest_config(spec: LabSpec, host: LabHost, resolv_conf: str, authorized_key: str) -> str:
