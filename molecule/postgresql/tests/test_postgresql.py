@@ -172,7 +172,9 @@ def test_a_restore_needs_the_typed_confirmation_and_a_timestamp():
 
 def test_a_restart_under_load_through_bizractl_loses_no_commit(hosts, tmp_path):
     primary, writer_host = hosts["pg1"], hosts["restore1"]
-    psql(primary, "CREATE TABLE IF NOT EXISTS bizra_probe.commits (n bigint PRIMARY KEY)", "trading")
+    psql(primary, "CREATE TABLE IF NOT EXISTS bizra_probe.commits (n bigint PRIMARY KEY); "
+                  "GRANT USAGE ON SCHEMA bizra_probe TO trading_app; "
+                  "GRANT SELECT, INSERT ON bizra_probe.commits TO trading_app", "trading")
     psql(primary, "TRUNCATE bizra_probe.commits", "trading")
     started = {n: psql(hosts[n], "SELECT pg_postmaster_start_time()") for n in ("pg1", "pg2", "pg3")}
     writer_host.run("rm -f /tmp/acked /tmp/stop-writer")
@@ -246,14 +248,42 @@ def test_the_role_refuses_to_run_against_a_primary_the_inventory_does_not_name()
     assert all(r["changed"] == 0 for r in recap.values())
 
 
+def test_failover_promotes_a_synchronous_standby_and_fences_the_lost_primary(hosts):
+    failover = str(ROOT / "playbooks/incident/pg_failover.yml")
+    # refused while the primary (pg2 since the switchover) runs
+    code, output, _ = run_playbook(failover, "-e", "pg_failover_confirm=yes", "-e", "pg_failover_from=pg2")
+    assert code != 0 and "runs as primary: this is not a failover" in output
+    marker = f"before-failover-{time.time_ns()}"
+    psql(hosts["pg2"], f"INSERT INTO bizra_probe.rows VALUES ('{marker}')", "trading")
+    hosts["pg2"].check_output(f"systemctl stop postgresql@{VERSION}-main")  # the primary is lost
+
+    code, output, _ = run_playbook(failover, "-e", "pg_failover_confirm=yes", "-e", "pg_failover_from=pg2")
+    assert code == 0, output[-4000:]
+    roles = {n: psql(hosts[n], "SELECT pg_is_in_recovery()") for n in ("pg1", "pg3")}
+    assert sorted(roles.values()) == ["f", "t"], roles
+    new = next(n for n, r in roles.items() if r == "f")
+    other = "pg3" if new == "pg1" else "pg1"
+    # the acknowledged commit survived, the new primary takes writes and the other standby follows it
+    assert marker in psql(hosts[new], "SELECT note FROM bizra_probe.rows", "trading")
+    after = f"after-failover-{time.time_ns()}"
+    psql(hosts[new], f"INSERT INTO bizra_probe.rows VALUES ('{after}')", "trading")
+    wait_for(lambda: after in psql(hosts[other], "SELECT note FROM bizra_probe.rows", "trading"), 60,
+             f"the row on {other}")
+    # the old primary is fenced: stopped, not started at boot, and would start as a standby
+    lost = hosts["pg2"]
+    assert not lost.service(f"postgresql@{VERSION}-main").is_running
+    assert not lost.service(f"postgresql@{VERSION}-main").is_enabled
+    assert lost.file(f"/var/lib/postgresql/{VERSION}/main/standby.signal").exists
+
+
 def test_bad_input_is_refused_before_anything_changes():
     tables = ('[{"database": "trading", "name": "ticks", "columns": ["at timestamptz NOT NULL"], '
               '"partition_key": "at", "interval": "fortnightly", "retention": 3}]')
     code, output, recap = run_playbook(
         "converge.yml", "-e", "postgresql_synchronous_count=3", "-e", "postgresql_replication_password=''",
-        "-e", f'{{"postgresql_partitioned_tables": {tables}}}', "-e", "postgresql_primary_host=pg2")
+        "-e", f'{{"postgresql_partitioned_tables": {tables}}}', "--limit", "pg1,pg3")
     assert code != 0
-    assert "postgresql_synchronous_count 3 is more than the 2 standbys of the cluster (pg1, pg3)" in output
+    assert "postgresql_synchronous_count 3 is more than the 2 standbys of the cluster (pg2, pg3)" in output
     assert "postgresql_replication_password is empty: set it from Ansible Vault" in output
     assert "interval 'fortnightly' is not one of daily, weekly, monthly" in output
     assert all(r["changed"] == 0 for r in recap.values())
