@@ -168,3 +168,18 @@ def test_the_fleet_firewall_lets_in_only_what_the_services_exported(bizractl, co
     assert tcp_connects(bizractl, "upstream1", "10.89.10.11", 179), "a BGP neighbor reaches bgpd"
     assert not tcp_connects(bizractl, "pg1", "10.89.10.11", 179), "a non-neighbor does not"
     assert not tcp_connects(bizractl, "pg1", "10.89.10.11", 22), "SSH only from the admin network"
+
+
+def test_site_runs_the_lab_postgresql_15_cluster_with_one_synchronous_standby(bizractl, converged):
+    """PostgreSQL 15 on Debian 12 (the distribution's packages), FIRST 1: pg2 sync, pg3 potential."""
+    replication = lab_ssh(bizractl, "pg1", "psql -XAtq -U postgres -c \"SELECT application_name || ':' || state "
+                                           "|| ':' || sync_state FROM pg_stat_replication ORDER BY 1\"")
+    assert replication.split() == ["pg2:streaming:sync", "pg3:streaming:potential"]
+    assert lab_ssh(bizractl, "pg2", "psql --version").startswith("psql (PostgreSQL) 15.")
+    marker = f"e2e-{time.time_ns()}"
+    lab_ssh(bizractl, "pg1", "psql -XAtq -U postgres -d trading -c \"CREATE TABLE IF NOT EXISTS e2e_probe (note text); "
+                             f"INSERT INTO e2e_probe VALUES ('{marker}')\"")
+    deadline = time.monotonic() + 30
+    while marker not in lab_ssh(bizractl, "pg3", "psql -XAtq -U postgres -d trading -c 'SELECT note FROM e2e_probe'"):
+        assert time.monotonic() < deadline, "the row did not reach pg3"
+        time.sleep(1)

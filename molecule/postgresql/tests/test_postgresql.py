@@ -23,7 +23,8 @@ SECRETS = lab_key().parent.parent / "secrets"
 
 
 def psql(host, sql: str, database: str = "postgres") -> str:
-    return host.check_output(f"psql -XAtq -U postgres -d {database} -c \"{sql}\"")
+    # as the postgres OS user: the restore host has PostgreSQL's default peer rules only
+    return host.check_output(f"runuser -u postgres -- psql -XAtq -d {database} -c \"{sql}\"")
 
 
 def app_password() -> str:
