@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from scenario_helpers import lab_key, run_playbook, scenario_dir, ssh_host
+from scenario_helpers import lab_key, scenario_dir, ssh_host
+from scenario_helpers import run_playbook as run_scenario_playbook
 
 ADDRESSES = {"pg1": "10.89.60.11", "pg2": "10.89.60.12", "pg3": "10.89.60.13", "backup1": "10.89.60.21",
              "restore1": "10.89.60.31"}
@@ -25,6 +26,12 @@ SECRETS = lab_key().parent.parent / "secrets"
 def psql(host, sql: str, database: str = "postgres") -> str:
     # as the postgres OS user: the restore host has PostgreSQL's default peer rules only
     return host.check_output(f"runuser -u postgres -- psql -XAtq -d {database} -c \"{sql}\"")
+
+
+def run_playbook(playbook: str, *args: str):
+    """The scenario helper, with the output's whitespace folded (the YAML callback wraps messages)."""
+    code, output, recap = run_scenario_playbook(playbook, *args)
+    return code, " ".join(output.split()), recap
 
 
 def app_password() -> str:
@@ -216,6 +223,18 @@ def test_a_restart_under_load_through_bizractl_loses_no_commit(hosts, tmp_path):
         present = set(map(int, psql(hosts[name], "SELECT n FROM bizra_probe.commits", "trading").split()))
         lost = expected - present
         assert not lost, f"{name} lost {len(lost)} acknowledged commits: {sorted(lost)[:10]}"
+
+
+def test_lowering_max_connections_again_restarts_the_primary_first(hosts):
+    """A standby cannot run with max_connections below the primary's: a decrease goes primary first."""
+    started = {n: psql(hosts[n], "SELECT pg_postmaster_start_time()") for n in ("pg1", "pg2", "pg3")}
+    code, output, _ = run_playbook("converge.yml")  # the inventory's value again: 200
+    assert code == 0, output[-4000:]
+    restarted = {n: psql(hosts[n], "SELECT pg_postmaster_start_time()") for n in ("pg1", "pg2", "pg3")}
+    assert all(restarted[n] != started[n] for n in restarted), (started, restarted)
+    assert restarted["pg1"] < min(restarted["pg2"], restarted["pg3"])
+    assert {psql(hosts[n], "SHOW max_connections") for n in ("pg1", "pg2", "pg3")} == {"200"}
+    assert psql(hosts["pg1"], "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "2"
 
 
 def test_switchover_refuses_a_host_that_is_not_a_running_standby():
