@@ -70,6 +70,7 @@ molecule: setup  ## Every Molecule scenario (create, converge, idempotence, veri
 test: lint unit  ## All tests: the README's test command
 	mkdir -p .cache
 	for scenario in $(VM_SCENARIOS); do
+	  rm -f .cache/molecule-$$scenario.rc
 	  ( $(BIN)/molecule test -s $$scenario > .cache/molecule-$$scenario.log 2>&1; echo $$? > .cache/molecule-$$scenario.rc ) &
 	done
 	status=0

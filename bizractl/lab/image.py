@@ -6,6 +6,8 @@ unchanged recipe is never rebuilt and a changed one always is.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -80,27 +82,45 @@ def _link_missing(source: Path, target: Path) -> None:
                 shutil.copy2(deb, target / deb.name)
 
 
+@contextlib.contextmanager
+def build_lock(name: str):
+    """Serialise a build step between processes: test scenarios run side by side and share the
+    image and debootstrap caches (two debootstraps filling one cache corrupt each other's .debs)."""
+    path = cache_home() / "build" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def debootstrap(suite: str, packages: list[str], rootfs: Path) -> None:
+    deb_cache = cache_home() / "debootstrap" / suite
+    deb_cache.mkdir(parents=True, exist_ok=True)
+    with build_lock(f"debootstrap-{suite}"):
+        run_step(["debootstrap", "--variant=minbase", f"--cache-dir={deb_cache}",
+                  "--include=" + ",".join(packages), suite, str(rootfs), DEBIAN_MIRROR], "debootstrap")
+
+
 def ensure_image(podman: Podman, suite: str, log: Callable[[str], None]) -> str:
     """Return the image for ``suite``, building it when the recipe has no image yet."""
     ref = image_ref(suite)
     if podman.image_exists(ref):
         return ref
+    with build_lock(f"image-{suite}"):
+        if podman.image_exists(ref):  # another process built it meanwhile
+            return ref
+        return _build_image(podman, suite, ref, log)
+
+
+def _build_image(podman: Podman, suite: str, ref: str, log: Callable[[str], None]) -> str:
     if shutil.which("debootstrap") is None:
         raise LabError("debootstrap is not installed: run `make setup` (it installs the lab's apt packages)")
     log(f"building lab image {ref} (debootstrap {suite}, about a minute, once per recipe)")
     build_root = cache_home() / "build"
     build_root.mkdir(parents=True, exist_ok=True)
-    deb_cache = cache_home() / "debootstrap" / suite
-    deb_cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=build_root) as tmp:
         rootfs = Path(tmp) / "rootfs"
-        run_step(
-            [
-                "debootstrap", "--variant=minbase", f"--cache-dir={deb_cache}",
-                "--include=" + ",".join(recipe_packages()), suite, str(rootfs), DEBIAN_MIRROR,
-            ],
-            "debootstrap",
-        )
+        debootstrap(suite, recipe_packages(), rootfs)
         shutil.copy(RECIPE_DIR / "setup.sh", rootfs / "tmp" / "setup.sh")
         run_step(["chroot", str(rootfs), "/bin/sh", "/tmp/setup.sh", suite], "image setup script")
         (rootfs / "tmp" / "setup.sh").unlink()

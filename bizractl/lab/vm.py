@@ -82,20 +82,23 @@ def ensure_image(suite: str, log: Log) -> Path:
     path = image_path(suite)
     if path.exists():
         return path
+    with image.build_lock(f"vm-image-{suite}"):
+        if path.exists():  # another process built it meanwhile
+            return path
+        return _build_image(suite, path, log)
+
+
+def _build_image(suite: str, path: Path, log: Log) -> Path:
     for tool in ("debootstrap", "qemu-system-x86_64", "qemu-img", "sfdisk", "mkfs.ext4"):
         _require(tool)
     log(f"building lab VM image {path.name} (debootstrap {suite} + first boot to install GRUB, "
         "a few minutes, once per recipe)")
     build_root = cache_home() / "build"
     build_root.mkdir(parents=True, exist_ok=True)
-    deb_cache = cache_home() / "debootstrap" / suite
-    deb_cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=build_root) as tmp:
         work = Path(tmp)
         rootfs = work / "rootfs"
-        packages = image.recipe_packages() + _vm_packages()
-        image.run_step(["debootstrap", "--variant=minbase", f"--cache-dir={deb_cache}",
-                        "--include=" + ",".join(packages), suite, str(rootfs), image.DEBIAN_MIRROR], "debootstrap")
+        image.debootstrap(suite, image.recipe_packages() + _vm_packages(), rootfs)
         for script in ("setup.sh", "vm-setup.sh"):
             shutil.copy(image.RECIPE_DIR / script, rootfs / "tmp" / script)
             image.run_step(["chroot", str(rootfs), "/bin/sh", f"/tmp/{script}", suite], f"VM image {script}")

@@ -254,7 +254,7 @@ def test_switchover_to_a_synchronous_standby_and_the_old_primary_streams(hosts):
     assert psql(old, "SELECT pg_is_in_recovery()") == "t"
     marker = f"after-switchover-{time.time_ns()}"
     psql(new, f"INSERT INTO bizra_probe.rows VALUES ('{marker}')", "trading")
-    wait_for(lambda: psql(new, "SELECT string_agg(application_name || ':' || state, ',' ORDER BY 1) "
+    wait_for(lambda: psql(new, "SELECT string_agg(application_name || ':' || state, ',' ORDER BY application_name) "
                                "FROM pg_stat_replication") == "pg1:streaming,pg3:streaming", 60, "both to stream")
     for name in ("pg1", "pg3"):
         wait_for(lambda n=name: marker in psql(hosts[n], "SELECT note FROM bizra_probe.rows", "trading"),
