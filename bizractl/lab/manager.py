@@ -25,7 +25,7 @@ from bizractl.paths import lab_home
 
 SSH_WAIT_SECONDS = 90
 # A VM boots through BIOS and GRUB under software emulation, beside other guests on 2 cores.
-VM_SSH_WAIT_SECONDS = 300
+VM_SSH_WAIT_SECONDS = 600
 SSH_OPTIONS = (
     "-o", "StrictHostKeyChecking=no",
     "-o", "UserKnownHostsFile=/dev/null",
