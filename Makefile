@@ -4,6 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 VENV        ?= .venv
+PROMTOOL    := .cache/tools/promtool
 PYTHON      ?= python3
 BIN         := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -19,7 +20,7 @@ CONTAINER_SCENARIOS := $(filter-out $(VM_SCENARIOS),$(SCENARIOS))
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: apt-packages venv  ## Install apt packages and the Python environment (idempotent)
+setup: apt-packages venv $(PROMTOOL)  ## Install apt packages, the Python environment and promtool (idempotent)
 	$(BIN)/python -c 'from pathlib import Path; from bizractl.paths import ensure_collection_link; ensure_collection_link(Path.cwd())'
 
 apt-packages:
@@ -29,6 +30,16 @@ apt-packages:
 	  apt-get update -q
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing
 	fi
+
+# promtool for the alert rules' unit tests, from Debian's prometheus package: unpacked, not
+# installed (installing it would start a Prometheus server on this machine).
+$(PROMTOOL):
+	mkdir -p .cache/tools/deb
+	cd .cache/tools/deb
+	apt-get download prometheus 2>/dev/null || { apt-get update -q && apt-get download prometheus; }
+	dpkg-deb -x prometheus_*.deb root
+	install -m 0755 root/usr/bin/promtool $(CURDIR)/$(PROMTOOL)
+	rm -rf root prometheus_*.deb
 
 # The venv is rebuilt only when pyproject.toml changes.
 venv: $(VENV)/.installed
@@ -53,7 +64,7 @@ lint: setup  ## yamllint, ansible-lint (production profile), ruff
 	$(BIN)/ansible-lint --profile production
 	$(BIN)/ruff check bizractl tests molecule bench
 
-unit: setup  ## Unit tests of the control plane and plugins
+unit: setup  ## Unit tests of the control plane, the plugins and the alert rules (promtool)
 	$(BIN)/pytest -q tests/unit
 
 e2e: setup  ## bizractl end to end on the lab fleet

@@ -29,7 +29,7 @@ class Bizractl:
     def __init__(self, runs_dir: Path) -> None:
         self.runs_dir = runs_dir
 
-    def __call__(self, *args: str, env: dict | None = None, timeout: int = 900) -> Result:
+    def __call__(self, *args: str, env: dict | None = None, timeout: int = 1800) -> Result:
         before = set(self.runs_dir.iterdir()) if self.runs_dir.is_dir() else set()
         proc = subprocess.run(
             [str(BIZRACTL), "--project", str(ROOT), *args], capture_output=True, text=True, timeout=timeout,

@@ -19,7 +19,7 @@ from bizractl.exitcodes import (
     EXIT_UNREACHABLE,
 )
 
-LAB_HOSTS = {"edge1", "upstream1", "upstream2", "geth1", "pg1", "pg2", "pg3", "influx1", "log1", "hsm1", "mon1"}
+LAB_HOSTS = {"edge1", "upstream1", "upstream2", "geth1", "pg1", "pg2", "influx1", "log1", "hsm1", "mon1"}
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-bizra-hardening.conf"
 
 
@@ -75,13 +75,13 @@ def test_plan_shows_drift_with_diff_and_touches_nothing_then_deploy_repairs(bizr
 
 
 def test_task_failure_exit_code_and_message(bizractl, converged):
-    result = bizractl("deploy", "site", "--limit", "pg3", "-e", "base_timezone=Mars/Olympus_Mons")
+    result = bizractl("deploy", "site", "--limit", "hsm1", "-e", "base_timezone=Mars/Olympus_Mons")
     assert result.code == EXIT_TASK_FAILED, result.output
     failures = result.summary["failures"]
-    assert [f["host"] for f in failures] == ["pg3"]
-    assert "base_timezone 'Mars/Olympus_Mons' is not a time zone known on pg3" in failures[0]["message"]
+    assert [f["host"] for f in failures] == ["hsm1"]
+    assert "base_timezone 'Mars/Olympus_Mons' is not a time zone known on hsm1" in failures[0]["message"]
     assert "Failed tasks" in result.output and "Mars/Olympus_Mons" in result.output
-    assert result.summary["hosts"]["pg3"]["changed"] == 0
+    assert result.summary["hosts"]["hsm1"]["changed"] == 0
 
 
 def test_unreachable_host_exit_code(bizractl, lab, tmp_path: Path):
@@ -171,15 +171,15 @@ def test_the_fleet_firewall_lets_in_only_what_the_services_exported(bizractl, co
 
 
 def test_site_runs_the_lab_postgresql_15_cluster_with_one_synchronous_standby(bizractl, converged):
-    """PostgreSQL 15 on Debian 12 (the distribution's packages), FIRST 1: pg2 sync, pg3 potential."""
+    """PostgreSQL 15 on Debian 12 (the distribution's packages), FIRST 1: pg2 synchronous."""
     replication = lab_ssh(bizractl, "pg1", "psql -XAtq -U postgres -c \"SELECT application_name || ':' || state "
                                            "|| ':' || sync_state FROM pg_stat_replication ORDER BY 1\"")
-    assert replication.split() == ["pg2:streaming:sync", "pg3:streaming:potential"]
+    assert replication.split() == ["pg2:streaming:sync"]
     assert lab_ssh(bizractl, "pg2", "psql --version").startswith("psql (PostgreSQL) 15.")
     marker = f"e2e-{time.time_ns()}"
     lab_ssh(bizractl, "pg1", "psql -XAtq -U postgres -d trading -c \"CREATE TABLE IF NOT EXISTS e2e_probe (note text); "
                              f"INSERT INTO e2e_probe VALUES ('{marker}')\"")
     deadline = time.monotonic() + 30
-    while marker not in lab_ssh(bizractl, "pg3", "psql -XAtq -U postgres -d trading -c 'SELECT note FROM e2e_probe'"):
-        assert time.monotonic() < deadline, "the row did not reach pg3"
+    while marker not in lab_ssh(bizractl, "pg2", "psql -XAtq -U postgres -d trading -c 'SELECT note FROM e2e_probe'"):
+        assert time.monotonic() < deadline, "the row did not reach pg2"
         time.sleep(1)
