@@ -1,0 +1,214 @@
+"""Monitoring after converge + idempotence: every target up, a stopped exporter's alert in
+Alertmanager, reload without restart, bad input refused before anything changes, InfluxDB's
+policies, continuous queries, downsampling and authentication. Runs in file order."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from scenario_helpers import lab_key, run_playbook, ssh_host
+
+MON, INFLUX = "10.89.70.10", "10.89.70.20"
+PROMETHEUS, ALERTMANAGER, INFLUXDB = f"http://{MON}:9090", f"http://{MON}:9093", f"http://{INFLUX}:8086"
+SECRETS = lab_key().parent.parent / "secrets"
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def get_json(url: str, auth: tuple[str, str] | None = None) -> dict:
+    request = urllib.request.Request(url)
+    if auth:
+        import base64
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def wait_for(check, seconds: int, what: str):
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        time.sleep(1)
+
+
+def secret(name: str) -> str:
+    return (SECRETS / name).read_text().split()[0]
+
+
+@pytest.fixture(scope="module")
+def hosts():
+    return {"mon1": ssh_host(MON), "influx1": ssh_host(INFLUX)}
+
+
+def active_targets() -> dict[tuple[str, str], str]:
+    targets = get_json(f"{PROMETHEUS}/api/v1/targets?state=active")["data"]["activeTargets"]
+    return {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in targets}
+
+
+def firing(alertname: str, instance: str) -> list[dict]:
+    alerts = get_json(f"{ALERTMANAGER}/api/v2/alerts?active=true&silenced=false&inhibited=false")
+    return [a for a in alerts if a["labels"].get("alertname") == alertname and a["labels"].get("instance") == instance]
+
+
+def test_prometheus_scrapes_every_target_the_inventory_gives_and_all_are_up():
+    wanted = {("prometheus", "mon1"), ("alertmanager", "mon1"), ("node", "mon1"), ("node", "influx1")}
+    # the groups without hosts here (postgresql, geth, logging) give no job at all
+    wait_for(lambda: active_targets() == {target: "up" for target in wanted}, 60, f"{wanted} all up")
+
+
+def test_every_rule_pack_is_loaded_with_the_lab_windows():
+    groups = get_json(f"{PROMETHEUS}/api/v1/rules")["data"]["groups"]
+    names = {g["name"] for g in groups}
+    assert names == {"node_alerts", "exporter_alerts", "postgresql_alerts", "geth_alerts", "bgp_alerts",
+                     "raid_alerts", "hsm_alerts", "elasticsearch_alerts"}
+    durations = {r["duration"] for g in groups for r in g["rules"]}
+    assert durations == {5}  # prometheus_alert_for_override: 5s
+    config = get_json(f"{PROMETHEUS}/api/v1/status/config")["data"]["yaml"]
+    assert "scrape_interval: 2s" in config and "site: lab" in config
+    assert f"{MON}:9093" in config  # alerts go to the inventory's Alertmanager
+
+
+def test_a_stopped_exporter_fires_its_alert_in_alertmanager_then_resolves(hosts):
+    assert not firing("ExporterDown", "influx1")
+    hosts["influx1"].check_output("systemctl stop prometheus-node-exporter")
+    try:
+        alert = wait_for(lambda: firing("ExporterDown", "influx1"), 60, "ExporterDown for influx1 in Alertmanager")
+        labels = alert[0]["labels"]
+        assert labels["job"] == "node" and labels["severity"] == "critical" and labels["site"] == "lab"
+        # routed by severity to the pager receiver of the inventory
+        assert [r["name"] for r in alert[0]["receivers"]] == ["pager"]
+    finally:
+        hosts["influx1"].check_output("systemctl start prometheus-node-exporter")
+    wait_for(lambda: not firing("ExporterDown", "influx1"), 60, "the alert to resolve")
+
+
+def main_pid(host, service: str) -> str:
+    return host.check_output(f"systemctl show -p MainPID --value {service}")
+
+
+def test_a_rule_change_is_a_reload_not_a_restart(hosts):
+    before = main_pid(hosts["mon1"], "prometheus")
+    extra = json.dumps({"prometheus_rules_extra": [{"name": "lab_extra", "rules": [
+        {"alert": "LabAlwaysFiring", "expr": "vector(1)", "labels": {"severity": "info"}}]}]})
+    code, output, recap = run_playbook("converge.yml", "--limit", "mon1", "-e", extra)
+    assert code == 0, output
+    assert recap["mon1"]["changed"] >= 1
+    assert main_pid(hosts["mon1"], "prometheus") == before, "Prometheus was restarted, not reloaded"
+    wait_for(lambda: "lab_extra" in {g["name"] for g in get_json(f"{PROMETHEUS}/api/v1/rules")["data"]["groups"]},
+             30, "the new rule group")
+    # and back to the inventory: the file goes, the group goes
+    code, output, _ = run_playbook("converge.yml", "--limit", "mon1")
+    assert code == 0, output
+    assert "custom.rules" not in hosts["mon1"].check_output("ls /etc/prometheus/rules")
+    assert main_pid(hosts["mon1"], "prometheus") == before
+
+
+def test_a_rule_promtool_rejects_never_reaches_prometheus(hosts):
+    checksums = "sha256sum /etc/prometheus/rules/*.rules /etc/prometheus/prometheus.yml"
+    before = hosts["mon1"].check_output(checksums)
+    extra = json.dumps({"prometheus_rules_extra": [{"name": "broken", "rules": [
+        {"alert": "Broken", "expr": "rate(up[5m]"}]}]})
+    code, output, _ = run_playbook("converge.yml", "--limit", "mon1", "-e", extra)
+    assert code != 0
+    assert "custom.rules" in output or "failed to validate" in output
+    assert hosts["mon1"].check_output(checksums) == before
+    runtime = get_json(f"{PROMETHEUS}/api/v1/status/runtimeinfo")["data"]
+    assert runtime["reloadConfigSuccess"] is True
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"prometheus_scrape_jobs": [{"name": "node", "group": "all", "port": 99999}]},
+     "prometheus_scrape_jobs: job 'node': port 99999 is not in 1..65535"),
+    ({"prometheus_scrape_interval": "fast"}, "prometheus_scrape_interval 'fast' is not a Prometheus duration"),
+    ({"alertmanager_route": {"receiver": "nobody"}},
+     "alertmanager_route names receivers that alertmanager_receivers does not define: nobody"),
+    ({"influxdb_databases": [{"name": "markets", "retention_policies": [{"name": "raw", "duration": "90 days"}]}]},
+     "retention policy duration '90 days' is not INF or a duration like 90d"),
+])
+def test_bad_input_is_refused_before_anything_changes(hosts, extra, message):
+    checksums = "sha256sum /etc/prometheus/*.yml /etc/influxdb/influxdb.conf 2>/dev/null"
+    before = {name: host.check_output(f"{checksums} || true") for name, host in hosts.items()}
+    code, output, recap = run_playbook("converge.yml", "-e", json.dumps(extra))
+    folded = " ".join(output.split())
+    assert code != 0 and message in folded, folded[-2000:]
+    assert all(r["changed"] == 0 for r in recap.values()), recap
+    after = {name: host.check_output(f"{checksums} || true") for name, host in hosts.items()}
+    assert before == after
+
+
+def test_receiver_secrets_stay_in_a_closed_file_and_out_of_the_output(hosts):
+    token = secret("mol-mon-webhook-token")
+    config = hosts["mon1"].file("/etc/prometheus/alertmanager.yml")
+    assert config.mode == 0o640 and config.user == "root" and config.group == "prometheus"
+    assert token in config.content_string
+    code, output, _ = run_playbook("converge.yml", "--limit", "mon1", "--check", "--diff")
+    assert code == 0, output
+    assert token not in output
+
+
+def influx_query(query: str, auth: tuple[str, str] | None, database: str | None = None) -> dict:
+    params = {"q": query} | ({"db": database} if database else {})
+    return get_json(f"{INFLUXDB}/query?{urllib.parse.urlencode(params)}", auth)
+
+
+def admin() -> tuple[str, str]:
+    return ("admin", secret("mol-mon-influxdb-admin"))
+
+
+def test_influxdb_refuses_unauthenticated_and_wrong_passwords():
+    for auth in (None, ("admin", "not-the-password")):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            influx_query("SHOW DATABASES", auth)
+        assert refused.value.code == 401
+    assert ["markets"] in influx_query("SHOW DATABASES", admin())["results"][0]["series"][0]["values"]
+
+
+def test_retention_policies_and_continuous_queries_are_as_declared():
+    policies = influx_query("SHOW RETENTION POLICIES ON markets", admin())["results"][0]["series"][0]
+    rows = {row[0]: dict(zip(policies["columns"], row, strict=True)) for row in policies["values"]}
+    assert rows["market_data"]["duration"] == "2160h0m0s" and rows["market_data"]["shardGroupDuration"] == "24h0m0s"
+    assert rows["market_data"]["default"] is True
+    assert rows["market_data_1m"]["duration"] == "8760h0m0s"
+    assert rows["market_data_1h"]["duration"] == "0s"  # INF
+    cqs = influx_query("SHOW CONTINUOUS QUERIES", admin())["results"][0]["series"]
+    markets = next(s for s in cqs if s["name"] == "markets")
+    assert sorted(row[0] for row in markets["values"]) == ["market_data_10s", "market_data_1h", "market_data_1m"]
+
+
+def test_points_written_at_full_resolution_appear_downsampled():
+    feed = ("market_feed", secret("mol-mon-influxdb-feed"))
+    now = time.time_ns()
+    lines = "\n".join(f"ticks,pair=ETHUSD price={3000 + i} {now + i * 100_000_000}" for i in range(10))
+    request = urllib.request.Request(f"{INFLUXDB}/write?db=markets&rp=market_data", data=lines.encode(), method="POST")
+    import base64
+    request.add_header("Authorization", "Basic " + base64.b64encode(f"{feed[0]}:{feed[1]}".encode()).decode())
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 204
+    # the feed may write, not read
+    with pytest.raises(urllib.error.HTTPError):
+        influx_query('SELECT * FROM "market_data"."ticks"', feed, "markets")
+
+    def downsampled():
+        result = influx_query('SELECT mean_price FROM "market_data_10s"."ticks" WHERE pair = \'ETHUSD\'', admin(),
+                              "markets")["results"][0]
+        return result.get("series", [{}])[0].get("values")
+
+    values = wait_for(downsampled, 45, "the 10 s continuous query to write the mean")
+    assert any(row[1] is not None and 3000 <= row[1] <= 3009 for row in values), values
+    raw = influx_query('SELECT count(price) FROM "market_data"."ticks"', admin(), "markets")
+    assert raw["results"][0]["series"][0]["values"][0][1] == 10
+
+
+def test_check_mode_on_the_converged_hosts_changes_nothing():
+    code, output, recap = run_playbook("converge.yml", "--check")
+    assert code == 0, output
+    assert recap and all(r["changed"] == 0 for r in recap.values()), recap
