@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 
 import yaml
@@ -183,3 +185,42 @@ def test_site_runs_the_lab_postgresql_15_cluster_with_one_synchronous_standby(bi
     while marker not in lab_ssh(bizractl, "pg2", "psql -XAtq -U postgres -d trading -c 'SELECT note FROM e2e_probe'"):
         assert time.monotonic() < deadline, "the row did not reach pg2"
         time.sleep(1)
+
+
+def prometheus_api(bizractl, path: str) -> dict:
+    """Prometheus's HTTP API, read on mon1 itself (the firewall lets only monitoring hosts in)."""
+    script = f"import urllib.request; print(urllib.request.urlopen('http://10.89.10.71:9090{path}').read().decode())"
+    return json.loads(lab_ssh(bizractl, "mon1", f'python3 -c "{script}"'))
+
+
+def test_prometheus_scrapes_every_lab_host_and_every_target_is_up(bizractl, converged):
+    """Jobs from the inventory groups: node on every host, postgres on the cluster, the monitoring
+    stack itself; then the role packs' metrics: FRR's sessions, the cluster's standby counts."""
+    wanted = ({("node", host) for host in LAB_HOSTS} | {("postgres", "pg1"), ("postgres", "pg2")}
+              | {("prometheus", "mon1"), ("alertmanager", "mon1")})
+    deadline = time.monotonic() + 90
+    while True:
+        targets = prometheus_api(bizractl, "/api/v1/targets?state=active")["data"]["activeTargets"]
+        health = {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in targets}
+        if health == {target: "up" for target in wanted} or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert health == {target: "up" for target in wanted}
+
+    def value(query: str) -> list[tuple[dict, str]]:
+        result = prometheus_api(bizractl, "/api/v1/query?query=" + urllib.parse.quote(query))["data"]["result"]
+        return [(r["metric"], r["value"][1]) for r in result]
+
+    deadline = time.monotonic() + 60
+    while len(value('frr_bgp_peer_state{instance="edge1"} == 1')) < 2 and time.monotonic() < deadline:
+        time.sleep(3)
+    assert {m["peer"] for m, _ in value('frr_bgp_peer_state{instance="edge1"} == 1')} == {"10.89.10.12", "10.89.10.13"}
+    assert [v for _, v in value('pg_bizra_replication_streaming{instance="pg1"}')] == ["1"]
+    assert [v for _, v in value('pg_bizra_replication_wanted_synchronous{instance="pg1"}')] == ["1"]
+
+
+def test_exporters_answer_the_monitoring_host_only(bizractl, converged):
+    assert tcp_connects(bizractl, "mon1", "10.89.10.31", 9100), "Prometheus reaches node_exporter"
+    assert tcp_connects(bizractl, "mon1", "10.89.10.31", 9187), "and postgres_exporter"
+    assert not tcp_connects(bizractl, "hsm1", "10.89.10.31", 9100), "another host does not"
+    assert not tcp_connects(bizractl, "hsm1", "10.89.10.71", 9090), "nor the Prometheus UI"
