@@ -21,7 +21,7 @@ from bizractl.exitcodes import (
     EXIT_UNREACHABLE,
 )
 
-LAB_HOSTS = {"edge1", "upstream1", "upstream2", "geth1", "pg1", "pg2", "influx1", "log1", "hsm1", "mon1"}
+LAB_HOSTS = {"edge1", "upstream1", "upstream2", "svc1", "pg1", "pg2", "mon1"}
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-bizra-hardening.conf"
 
 
@@ -77,13 +77,13 @@ def test_plan_shows_drift_with_diff_and_touches_nothing_then_deploy_repairs(bizr
 
 
 def test_task_failure_exit_code_and_message(bizractl, converged):
-    result = bizractl("deploy", "site", "--limit", "hsm1", "-e", "base_timezone=Mars/Olympus_Mons")
+    result = bizractl("deploy", "site", "--limit", "svc1", "-e", "base_timezone=Mars/Olympus_Mons")
     assert result.code == EXIT_TASK_FAILED, result.output
     failures = result.summary["failures"]
-    assert [f["host"] for f in failures] == ["hsm1"]
-    assert "base_timezone 'Mars/Olympus_Mons' is not a time zone known on hsm1" in failures[0]["message"]
+    assert [f["host"] for f in failures] == ["svc1"]
+    assert "base_timezone 'Mars/Olympus_Mons' is not a time zone known on svc1" in failures[0]["message"]
     assert "Failed tasks" in result.output and "Mars/Olympus_Mons" in result.output
-    assert result.summary["hosts"]["hsm1"]["changed"] == 0
+    assert result.summary["hosts"]["svc1"]["changed"] == 0
 
 
 def test_unreachable_host_exit_code(bizractl, lab, tmp_path: Path):
@@ -222,5 +222,5 @@ def test_prometheus_scrapes_every_lab_host_and_every_target_is_up(bizractl, conv
 def test_exporters_answer_the_monitoring_host_only(bizractl, converged):
     assert tcp_connects(bizractl, "mon1", "10.89.10.31", 9100), "Prometheus reaches node_exporter"
     assert tcp_connects(bizractl, "mon1", "10.89.10.31", 9187), "and postgres_exporter"
-    assert not tcp_connects(bizractl, "hsm1", "10.89.10.31", 9100), "another host does not"
-    assert not tcp_connects(bizractl, "hsm1", "10.89.10.71", 9090), "nor the Prometheus UI"
+    assert not tcp_connects(bizractl, "svc1", "10.89.10.31", 9100), "another host does not"
+    assert not tcp_connects(bizractl, "svc1", "10.89.10.71", 9090), "nor the Prometheus UI"

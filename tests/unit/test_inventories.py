@@ -48,5 +48,5 @@ def test_lab_mirrors_production_groups_and_is_a_valid_lab():
         assert hosts_of(lab, group), f"lab has no host in {group}"
         assert hosts_of(production, group), f"production has no host in {group}"
     spec = lab_spec_from_inventory(lab)
-    assert len(spec.hosts) == 10
+    assert len(spec.hosts) == 7
     assert all(h.kind == "container" for h in spec.hosts)
