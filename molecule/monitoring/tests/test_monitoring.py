@@ -99,14 +99,14 @@ def test_a_rule_change_is_a_reload_not_a_restart(hosts):
     before = main_pid(hosts["mon1"], "prometheus")
     extra = json.dumps({"prometheus_rules_extra": [{"name": "lab_extra", "rules": [
         {"alert": "LabAlwaysFiring", "expr": "vector(1)", "labels": {"severity": "info"}}]}]})
-    code, output, recap = run_playbook("converge.yml", "--limit", "mon1", "-e", extra)
+    code, output, recap = run_playbook("converge.yml", "--limit", "mon1", "--tags", "prometheus::rules", "-e", extra)
     assert code == 0, output
     assert recap["mon1"]["changed"] >= 1
     assert main_pid(hosts["mon1"], "prometheus") == before, "Prometheus was restarted, not reloaded"
     wait_for(lambda: "lab_extra" in {g["name"] for g in get_json(f"{PROMETHEUS}/api/v1/rules")["data"]["groups"]},
              30, "the new rule group")
     # and back to the inventory: the file goes, the group goes
-    code, output, _ = run_playbook("converge.yml", "--limit", "mon1")
+    code, output, _ = run_playbook("converge.yml", "--limit", "mon1", "--tags", "prometheus::rules")
     assert code == 0, output
     assert "custom.rules" not in hosts["mon1"].check_output("ls /etc/prometheus/rules")
     assert main_pid(hosts["mon1"], "prometheus") == before
@@ -117,7 +117,7 @@ def test_a_rule_promtool_rejects_never_reaches_prometheus(hosts):
     before = hosts["mon1"].check_output(checksums)
     extra = json.dumps({"prometheus_rules_extra": [{"name": "broken", "rules": [
         {"alert": "Broken", "expr": "rate(up[5m]"}]}]})
-    code, output, _ = run_playbook("converge.yml", "--limit", "mon1", "-e", extra)
+    code, output, _ = run_playbook("converge.yml", "--limit", "mon1", "--tags", "prometheus::rules", "-e", extra)
     assert code != 0
     assert "custom.rules" in output or "failed to validate" in output
     assert hosts["mon1"].check_output(checksums) == before
@@ -125,20 +125,22 @@ def test_a_rule_promtool_rejects_never_reaches_prometheus(hosts):
     assert runtime["reloadConfigSuccess"] is True
 
 
-@pytest.mark.parametrize(("extra", "messages"), [
-    # one run per role's check: each host stops at the first role that refuses
-    ({"prometheus_scrape_jobs": [{"name": "node", "group": "all", "port": 99999}], "prometheus_scrape_interval": "fast",
-      "influxdb_databases": [{"name": "markets", "retention_policies": [{"name": "raw", "duration": "90 days"}]}]},
+@pytest.mark.parametrize(("limit", "extra", "messages"), [
+    # each host stops at the first role that refuses (and a play whose hosts all fail ends the run)
+    ("mon1", {"prometheus_scrape_jobs": [{"name": "node", "group": "all", "port": 99999}],
+              "prometheus_scrape_interval": "fast"},
      ["prometheus_scrape_jobs: job 'node': port 99999 is not in 1..65535",
-      "prometheus_scrape_interval 'fast' is not a Prometheus duration",
-      "retention policy duration '90 days' is not INF or a duration like 90d"]),
-    ({"alertmanager_route": {"receiver": "nobody"}},
+      "prometheus_scrape_interval 'fast' is not a Prometheus duration"]),
+    ("mon1", {"alertmanager_route": {"receiver": "nobody"}},
      ["alertmanager_route names receivers that alertmanager_receivers does not define: nobody"]),
+    ("influx1", {"influxdb_databases": [{"name": "markets",
+                                         "retention_policies": [{"name": "raw", "duration": "90 days"}]}]},
+     ["retention policy duration '90 days' is not INF or a duration like 90d"]),
 ])
-def test_bad_input_is_refused_before_anything_changes(hosts, extra, messages):
+def test_bad_input_is_refused_before_anything_changes(hosts, limit, extra, messages):
     checksums = "sha256sum /etc/prometheus/*.yml /etc/influxdb/influxdb.conf 2>/dev/null"
     before = {name: host.check_output(f"{checksums} || true") for name, host in hosts.items()}
-    code, output, recap = run_playbook("converge.yml", "-e", json.dumps(extra))
+    code, output, recap = run_playbook("converge.yml", "--limit", limit, "-e", json.dumps(extra))
     folded = " ".join(output.split())
     assert code != 0
     for message in messages:
@@ -153,7 +155,8 @@ def test_receiver_secrets_stay_in_a_closed_file_and_out_of_the_output(hosts):
     config = hosts["mon1"].file("/etc/prometheus/alertmanager.yml")
     assert config.mode == 0o640 and config.user == "root" and config.group == "prometheus"
     assert token in config.content_string
-    code, output, _ = run_playbook("converge.yml", "--limit", "mon1", "--check", "--diff")
+    code, output, _ = run_playbook("converge.yml", "--limit", "mon1", "--tags", "alertmanager::config",
+                                   "--check", "--diff")
     assert code == 0, output
     assert token not in output
 
