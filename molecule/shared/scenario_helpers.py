@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -61,3 +62,15 @@ def ssh_host(address: str, fresh: bool = False):
         controlpersist=0 if fresh else 120, controlpath=f"/tmp/bizra-testinfra-{address}",
         ssh_extra_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
     )
+
+
+def wait_for(check, seconds: int = 60, what: str = "condition"):
+    """Poll check() every second until it returns something true (returned), or fail after seconds."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        time.sleep(1)

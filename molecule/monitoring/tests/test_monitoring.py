@@ -4,6 +4,7 @@ policies, continuous queries, downsampling and authentication. Runs in file orde
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import urllib.error
@@ -12,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from scenario_helpers import lab_key, run_playbook, ssh_host
+from scenario_helpers import lab_key, run_playbook, ssh_host, wait_for
 
 MON, INFLUX = "10.89.70.10", "10.89.70.20"
 PROMETHEUS, ALERTMANAGER, INFLUXDB = f"http://{MON}:9090", f"http://{MON}:9093", f"http://{INFLUX}:8086"
@@ -20,24 +21,16 @@ SECRETS = lab_key().parent.parent / "secrets"
 ROOT = Path(__file__).resolve().parents[3]
 
 
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 def get_json(url: str, auth: tuple[str, str] | None = None) -> dict:
     request = urllib.request.Request(url)
     if auth:
-        import base64
-        request.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+        request.add_header("Authorization", basic_auth(*auth))
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
-
-
-def wait_for(check, seconds: int, what: str):
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(1)
 
 
 def secret(name: str) -> str:
@@ -195,8 +188,7 @@ def test_points_written_at_full_resolution_appear_downsampled():
     now = time.time_ns()
     lines = "\n".join(f"ticks,pair=ETHUSD price={3000 + i} {now + i * 100_000_000}" for i in range(10))
     request = urllib.request.Request(f"{INFLUXDB}/write?db=markets&rp=market_data", data=lines.encode(), method="POST")
-    import base64
-    request.add_header("Authorization", "Basic " + base64.b64encode(f"{feed[0]}:{feed[1]}".encode()).decode())
+    request.add_header("Authorization", basic_auth(*feed))
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 204
     # the feed may write, not read

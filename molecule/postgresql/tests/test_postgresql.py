@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from scenario_helpers import lab_key, scenario_dir, ssh_host
+from scenario_helpers import lab_key, scenario_dir, ssh_host, wait_for
 from scenario_helpers import run_playbook as run_scenario_playbook
 
 ADDRESSES = {"pg1": "10.89.60.11", "pg2": "10.89.60.12", "pg3": "10.89.60.13", "backup1": "10.89.60.21",
@@ -41,17 +41,6 @@ def app_password() -> str:
 @pytest.fixture(scope="module")
 def hosts():
     return {name: ssh_host(address) for name, address in ADDRESSES.items()}
-
-
-def wait_for(check, seconds: int = 60, what: str = "condition"):
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(1)
 
 
 def test_a_row_written_on_the_primary_is_read_on_both_standbys(hosts):
