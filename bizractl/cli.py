@@ -9,16 +9,13 @@ from __future__ import annotations
 import os
 import sys
 from functools import wraps
-from pathlib import Path
 
 import click
 
 from bizractl import __version__
 from bizractl.errors import BadInputError, BizraError
 from bizractl.exitcodes import EXIT_BAD_INPUT, EXIT_ERROR
-
-RUNS_KEEP_ENV = "BIZRA_RUNS_KEEP"
-RUNS_DIR_ENV = "BIZRA_RUNS_DIR"
+from bizractl.settings import DEFAULT_RUNS_KEEP, ENV_PROJECT, Settings
 
 
 def _fail(message: str, code: int) -> None:
@@ -43,8 +40,8 @@ def user_errors(func):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bizractl")
-@click.option("--project", type=click.Path(file_okay=False), envvar="BIZRA_PROJECT",
-              help="The bizra-infra checkout (default: found from the current directory).")
+@click.option("--project", type=click.Path(file_okay=False),
+              help=f"The bizra-infra checkout (default: ${ENV_PROJECT}, else found from the current directory).")
 @click.pass_context
 def main(ctx: click.Context, project: str | None) -> None:
     """Converge and preview the bizra fleet, and run its local lab.
@@ -71,49 +68,33 @@ def run_options(func):
         click.option("--vault-password-file", type=click.Path(dir_okay=False),
                      help="File (or executable) giving the Ansible Vault password."),
         click.option("-v", "--verbose", count=True, help="Stream Ansible's own output (-vv... for more)."),
-        click.option("--keep-runs", type=click.IntRange(1, 10_000), envvar=RUNS_KEEP_ENV, default=20,
-                     show_default=True, help="Run directories kept under runs/."),
+        click.option("--keep-runs", type=click.IntRange(1, 10_000),
+                     help=f"Run directories kept under runs/ (default: $BIZRA_RUNS_KEEP, else {DEFAULT_RUNS_KEEP})."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
+def _settings(ctx: click.Context, keep_runs: int | None = None) -> tuple[Settings, str]:
+    """The settings (flag > environment > default) and what named the project, for errors."""
+    project = ctx.obj["project"]
+    settings = Settings.load(project=project, runs_keep=keep_runs)
+    return settings, "--project" if project else ENV_PROJECT
+
+
 def _run(ctx: click.Context, playbook: str, *, check: bool, diff: bool, show_diff: bool, **opts) -> None:
     from rich.console import Console
 
-    from bizractl import execute, report, resolve, runs
-    from bizractl.paths import find_project_root
-    from bizractl.runspec import RunSpec
+    from bizractl import lifecycle
 
-    root = find_project_root(ctx.obj["project"])
-    playbook_path = resolve.resolve_playbook(root, playbook)
-    inventory = resolve.resolve_inventory(root, opts["inventory"])
-    resolve.check_extra_vars(opts["extra_vars"])
-    vault_file = None
-    if opts["vault_password_file"]:
-        vault_file = Path(opts["vault_password_file"]).expanduser().resolve()
-        if not vault_file.is_file():
-            raise BadInputError(f"--vault-password-file: no such file {vault_file}")
-    runs_dir = Path(os.environ.get(RUNS_DIR_ENV) or root / "runs")
-    run_id = runs.new_run_id(playbook_path)
-    run_dir = runs.create_run_dir(runs_dir, run_id)
-    extra_dir, extra_files = runs.write_extra_vars(opts["extra_vars"])
-    spec = RunSpec(
-        project_root=root, playbook=playbook_path, inventory=inventory, run_dir=run_dir,
-        limit=opts["limit"], tags=opts["tags"], skip_tags=opts["skip_tags"], check=check, diff=diff,
-        forks=opts["forks"], vault_password_file=vault_file, verbosity=opts["verbose"],
-        extra_vars_files=extra_files,
+    settings, named_by = _settings(ctx, opts.pop("keep_runs"))
+    request = lifecycle.RunRequest(
+        playbook=playbook, check=check, diff=diff, inventory=opts["inventory"], limit=opts["limit"],
+        tags=opts["tags"], skip_tags=opts["skip_tags"], extra_vars=opts["extra_vars"], forks=opts["forks"],
+        vault_password_file=opts["vault_password_file"], verbosity=opts["verbose"],
     )
-    console = Console(stderr=False, highlight=False)
-    verb = "plan" if check else "deploy"
-    outcome = execute.execute(spec, run_id, console, f"bizractl {verb} {playbook_path.name}", extra_dir)
-    if check:
-        report.print_plan_report(console, outcome.recorder, run_id, run_dir, outcome.code, show_diff)
-    else:
-        report.print_deploy_report(console, outcome.recorder, run_id, run_dir, outcome.code)
-    runs.prune_runs(runs_dir, opts["keep_runs"])
-    sys.exit(outcome.code)
+    sys.exit(lifecycle.run(settings, request, Console(stderr=False, highlight=False), show_diff, named_by))
 
 
 @main.command()
@@ -157,7 +138,8 @@ def _lab_spec(ctx: click.Context, inventory: str | None, hosts: tuple[str, ...] 
     from bizractl.paths import find_project_root
     from bizractl.runspec import fact_cache_dir
 
-    root = find_project_root(ctx.obj["project"])
+    settings, named_by = _settings(ctx)
+    root = find_project_root(settings.project, named_by=named_by)
     inventory_path = resolve.resolve_inventory(root, inventory)
     return fact_cache_dir(root, inventory_path), load_lab_spec(inventory_path, list(hosts) or None)
 

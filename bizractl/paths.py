@@ -1,8 +1,7 @@
 """Where bizractl finds the project and keeps its state.
 
-Discovery order for the project root (one documented order, flag > environment > cwd):
-``--project DIR`` > ``$BIZRA_PROJECT`` > the nearest parent of the current directory
-holding a ``galaxy.yml`` for ``bizra.infra``.
+The project root: what settings.Settings says (``--project DIR`` > ``$BIZRA_PROJECT``), else the
+nearest parent of the current directory holding a ``galaxy.yml`` for ``bizra.infra``.
 """
 
 from __future__ import annotations
@@ -24,18 +23,16 @@ def _is_project_root(path: Path) -> bool:
     return f"namespace: {COLLECTION_NAMESPACE}" in text and f"name: {COLLECTION_NAME}" in text
 
 
-def find_project_root(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
-    """Return the checkout of the bizra.infra collection bizractl works on."""
+def find_project_root(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None,
+                      named_by: str = "--project") -> Path:
+    """Return the checkout of the bizra.infra collection bizractl works on.
+
+    ``explicit``: the project the settings name (``named_by`` says where it came from, for the error).
+    """
     if explicit:
         root = Path(explicit).expanduser().resolve()
         if not _is_project_root(root):
-            raise BadInputError(f"--project {root}: no galaxy.yml for bizra.infra there")
-        return root
-    env_root = os.environ.get("BIZRA_PROJECT")
-    if env_root:
-        root = Path(env_root).expanduser().resolve()
-        if not _is_project_root(root):
-            raise BadInputError(f"BIZRA_PROJECT={env_root}: no galaxy.yml for bizra.infra there")
+            raise BadInputError(f"{named_by} {root}: no galaxy.yml for bizra.infra there")
         return root
     start = (cwd or Path.cwd()).resolve()
     for candidate in (start, *start.parents):
@@ -68,8 +65,10 @@ def ensure_collection_link(root: Path) -> Path:
 
 
 def lab_home() -> Path:
-    """Lab state shared by `bizractl lab` and Molecule: SSH key pair. ``$BIZRA_LAB_HOME`` overrides."""
-    return Path(os.environ.get("BIZRA_LAB_HOME") or "~/.local/share/bizra/lab").expanduser()
+    """Lab state shared by `bizractl lab` and Molecule: SSH key pair (settings: BIZRA_LAB_HOME)."""
+    from bizractl.settings import Settings
+
+    return Settings.load().lab_home
 
 
 def cache_home() -> Path:

@@ -2,12 +2,21 @@
 
 Per host: ok / changed / failed / unreachable / skipped counts and the time from its first
 to its last result. Per run: the play and task under way, failed tasks with their messages,
-and (for plans) every change with its diff.
+and every change (with its diff, for plans).
+
+Counts: while the run goes, the recorder counts results (the live view shows them); when
+Ansible's recap (playbook_on_stats) arrives, its counts are the host's counts. A run stopped
+before the recap keeps the counted ones.
+
+Changes of ``no_log`` tasks: ansible-runner censors their whole result, ``changed`` included,
+so the recorder reads Ansible's own status line of the event (``changed: [host]``) instead: the
+change is listed (task and host, no diff), never lost.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,20 +26,36 @@ RESULT_EVENTS = {
     "runner_on_unreachable": "unreachable",
     "runner_on_skipped": "skipped",
 }
+# Ansible's status line for a changed result ("changed: [pg1]", "changed: [pg1 -> backup1]").
+CHANGED_LINE = re.compile(r"^changed: \[", re.MULTILINE)
+
+
+COUNTS = ("ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored")
+# Ansible's recap names for them (ansible-runner's ``Runner.stats``).
+STATS_KEYS = {"ok": "ok", "changed": "changed", "failures": "failed", "dark": "unreachable",
+              "skipped": "skipped", "rescued": "rescued", "ignored": "ignored"}
 
 
 @dataclass
 class HostTally:
     name: str
-    ok: int = 0
-    changed: int = 0
-    failed: int = 0
-    unreachable: int = 0
-    skipped: int = 0
-    rescued: int = 0
-    ignored: int = 0
+    # Counted from the results while the run goes (what the live view shows).
+    seen: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
+    # Ansible's recap, once it came: the host's counts from then on.
+    recap: dict[str, int] | None = None
     first: datetime | None = None
     last: datetime | None = None
+
+    def count(self, name: str) -> int:
+        return (self.recap if self.recap is not None else self.seen)[name]
+
+    ok = property(lambda self: self.count("ok"))
+    changed = property(lambda self: self.count("changed"))
+    failed = property(lambda self: self.count("failed"))
+    unreachable = property(lambda self: self.count("unreachable"))
+    skipped = property(lambda self: self.count("skipped"))
+    rescued = property(lambda self: self.count("rescued"))
+    ignored = property(lambda self: self.count("ignored"))
 
     @property
     def duration(self) -> float:
@@ -62,6 +87,7 @@ class Change:
     task: str
     role: str
     diff: str  # unified diff text, empty when the module reports none
+    hidden: bool = False  # a no_log task: changed, what changed is not shown
 
 
 @dataclass(frozen=True)
@@ -85,6 +111,8 @@ class RunRecorder:
     play: str = ""
     task: str = ""
     role: str = ""
+    # (host, task uuid) of no_log loop tasks an item of which changed.
+    _hidden_item_changes: set[tuple[str, str]] = field(default_factory=set)
 
     def _host(self, name: str) -> HostTally:
         if name not in self.hosts:
@@ -101,11 +129,14 @@ class RunRecorder:
             self.task = data.get("task", "")
             self.role = data.get("role", "") or ""
         elif kind in RESULT_EVENTS:
-            self._result(RESULT_EVENTS[kind], data)
+            self._result(RESULT_EVENTS[kind], data, event.get("stdout") or "")
+        elif (kind == "runner_item_on_ok" and _censored(data.get("res"))
+              and CHANGED_LINE.search(event.get("stdout") or "")):
+            self._hidden_item_changes.add((data.get("host", ""), data.get("task_uuid", "")))
         elif kind == "playbook_on_stats":
             self._final_stats(data)
 
-    def _result(self, outcome: str, data: dict) -> None:
+    def _result(self, outcome: str, data: dict, stdout: str) -> None:
         host = data.get("host")
         if not host:
             return
@@ -119,30 +150,33 @@ class RunRecorder:
         task = data.get("task", "")
         role = data.get("role", "") or ""
         if outcome == "failed" and data.get("ignore_errors"):
-            tally.ignored += 1
+            tally.seen["ignored"] += 1
             return
-        setattr(tally, outcome, getattr(tally, outcome) + 1)
+        tally.seen[outcome] += 1
         if outcome == "ok" and data.get("task_action") in DEBUG_ACTIONS and "msg" in res:
             msg = res["msg"]
             lines = tuple(str(line) for line in msg) if isinstance(msg, list) else tuple(str(msg).splitlines())
             self.reports.append(Report(host, task, lines))
-        if outcome == "ok" and res.get("changed"):
-            tally.changed += 1
-            self.changes.append(Change(host, task, role, render_diff(res)))
+        hidden = _censored(res)
+        changed = res.get("changed") if not hidden else (
+            bool(CHANGED_LINE.search(stdout)) or (host, data.get("task_uuid", "")) in self._hidden_item_changes)
+        if outcome == "ok" and changed:
+            tally.seen["changed"] += 1
+            self.changes.append(Change(host, task, role, "" if hidden else render_diff(res), hidden=hidden))
         elif outcome in ("failed", "unreachable"):
             self.failures.append(
                 TaskFailure(host, task, role, failure_message(res), unreachable=outcome == "unreachable")
             )
 
     def _final_stats(self, data: dict) -> None:
-        """Ansible's own recap is authoritative for the counts."""
-        columns = {
-            "ok": "ok", "changed": "changed", "failures": "failed", "dark": "unreachable",
-            "skipped": "skipped", "rescued": "rescued", "ignored": "ignored",
-        }
-        for source, target in columns.items():
-            for host, count in (data.get(source) or {}).items():
-                setattr(self._host(host), target, count)
+        """Ansible's recap: from now on each host's counts (hosts it names that sent no result too)."""
+        self.apply_stats({key: data.get(key) or {} for key in STATS_KEYS})
+
+    def apply_stats(self, stats: dict[str, dict[str, int]]) -> None:
+        names = {host for per_host in stats.values() for host in (per_host or {})}
+        for host in names:
+            self._host(host).recap = {target: (stats.get(source) or {}).get(host, 0)
+                                      for source, target in STATS_KEYS.items()}
 
     @property
     def failed_hosts(self) -> list[str]:
@@ -159,6 +193,10 @@ class RunRecorder:
             per_host = table.setdefault(change.role or "(play)", {})
             per_host[change.host] = per_host.get(change.host, 0) + 1
         return table
+
+
+def _censored(res: object) -> bool:
+    return isinstance(res, dict) and "censored" in res and "changed" not in res
 
 
 def failure_message(res: dict) -> str:

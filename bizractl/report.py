@@ -15,6 +15,9 @@ from bizractl.recorder import RunRecorder
 
 # Above this many hosts the live view shows totals and only the hosts in trouble.
 LIVE_HOST_ROWS = 16
+# Results that mean a task did something on a host (a skip does not).
+ACTED_EVENTS = ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_item_on_ok",
+                "runner_item_on_failed")
 STATE_STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "unreachable": "bold magenta"}
 
 
@@ -40,6 +43,7 @@ class ProgressView:
         self.started = time.monotonic()
         self._live: Live | None = None
         self._last_line = ""
+        self._shown_tasks: set[str | None] = set()
 
     def __enter__(self) -> ProgressView:
         if self.console.is_terminal and not self.verbose:
@@ -58,8 +62,16 @@ class ProgressView:
             if stdout:
                 self.console.out(stdout, highlight=False)
             return
-        if self._live is None and event.get("event") in ("playbook_on_task_start", "playbook_on_play_start"):
-            line = f"[{_elapsed(time.monotonic() - self.started)}] {_task_label(self.recorder)}"
+        kind = event.get("event")
+        data = event.get("event_data") or {}
+        # One line per play, and per task once it did something on a host: a task skipped
+        # everywhere is not shown ("Stop the rolling restart when ... not healthy" never ran).
+        if self._live is None and (kind == "playbook_on_play_start" or (
+                kind in ACTED_EVENTS and data.get("task_uuid") not in self._shown_tasks)):
+            self._shown_tasks.add(data.get("task_uuid"))
+            role, task = data.get("role") or "", data.get("task") or ""
+            label = (f"{role} : {task}" if role else task) if kind in ACTED_EVENTS else _task_label(self.recorder)
+            line = f"[{_elapsed(time.monotonic() - self.started)}] {label}"
             if line != self._last_line:
                 self.console.out(line, highlight=False)
                 self._last_line = line

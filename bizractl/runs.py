@@ -12,8 +12,6 @@ from pathlib import Path
 
 from bizractl.errors import BadInputError
 
-DEFAULT_KEEP = 20
-
 
 def new_run_id(playbook: Path, now: datetime | None = None) -> str:
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
@@ -63,26 +61,40 @@ def write_extra_vars(values: tuple[str, ...]) -> tuple[Path | None, tuple[Path, 
         path = tmp / f"extra-{index}.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(parse_extra_vars(value), handle)
+            json.dump(parse_extra_vars(value, index + 1), handle)
         files.append(path)
     return tmp, tuple(files)
 
 
-def parse_extra_vars(value: str) -> dict:
-    """``-e`` as Ansible reads it: a JSON/YAML mapping, or ``key=value key2=value2``."""
+def parse_extra_vars(value: str, number: int = 1) -> dict:
+    """``-e`` as Ansible reads it: a JSON/YAML mapping, or ``key=value key2=value2``.
+
+    Errors name the ``-e`` by its position and say what is wrong, never its text (it may hold a
+    secret).
+    """
     text = value.strip()
+    which = f"-e #{number}"
     if text.startswith("{"):
         import yaml  # a JSON object is YAML too
 
-        data = yaml.safe_load(text)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "not valid"
+            raise BadInputError(f"{which}: not a valid JSON/YAML mapping ({problem}{where})") from None
         if not isinstance(data, dict):
-            raise BadInputError("-e: the JSON/YAML value is not a mapping of variable names to values")
+            raise BadInputError(f"{which}: the JSON/YAML value is not a mapping of variable names to values")
         return data
     from ansible.parsing.splitter import parse_kv
 
-    data = parse_kv(text)
+    try:
+        data = parse_kv(text)
+    except Exception as exc:  # ansible's splitter raises its own error types for unbalanced quotes
+        raise BadInputError(f"{which}: not key=value pairs ({type(exc).__name__})") from None
     if not data or "_raw_params" in data:
-        raise BadInputError("-e: expected key=value pairs, a JSON/YAML mapping or @file; got a bare word")
+        raise BadInputError(f"{which}: expected key=value pairs, a JSON/YAML mapping or @file; got a bare word")
     return data
 
 

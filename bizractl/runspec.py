@@ -11,10 +11,17 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class RunSpec:
+    """Everything one run needs, decided before it starts (lifecycle.prepare builds it)."""
+
     project_root: Path
     playbook: Path
     inventory: Path
     run_dir: Path
+    run_id: str = ""
+    # What the progress view and reports call the run ("bizractl deploy site.yml").
+    title: str = ""
+    runs_dir: Path | None = None
+    keep_runs: int = 20
     limit: str | None = None
     tags: str | None = None
     skip_tags: str | None = None
@@ -26,6 +33,8 @@ class RunSpec:
     # Files holding the user's -e values. Values never travel on the command line (they
     # would land in the run's artifacts and in /proc/*/cmdline); see runs.write_extra_vars.
     extra_vars_files: tuple[Path, ...] = field(default_factory=tuple)
+    # The private temporary directory holding them; the run removes it when it ends.
+    extra_vars_dir: Path | None = None
 
     @property
     def artifact_dir(self) -> Path:

@@ -1,4 +1,4 @@
-"""A thin wrapper over the podman CLI, with the flags this sandbox requires (see LAB.md).
+"""A thin wrapper over the podman CLI, with the flags these sandboxed machines require:
 
 - ``--runtime runc``: crun refuses the kernel's hybrid cgroup layout.
 - both ``--ulimit`` flags: without CAP_SYS_RESOURCE podman's defaults fail in setrlimit.

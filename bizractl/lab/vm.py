@@ -1,7 +1,7 @@
 """The lab's VM tier: qemu guests that boot like bare-metal hosts (BIOS, GRUB, Debian's kernel).
 
 For what a container cannot show: the bootloader and kernel command line, hugepages, kernel-wide
-sysctls, SELinux, md RAID, reboots. See LAB.md: software emulation (``-accel tcg``), since KVM
+sysctls, SELinux, md RAID, reboots. Software emulation (``-accel tcg``), since KVM
 guests hang on this machine.
 
 How a VM sits on the lab network. Every lab host, VM or not, is a podman container on the lab
@@ -163,7 +163,8 @@ def _install_bootloader(raw: Path, work: Path) -> None:
 
 
 def _machine_args(cpus: int, memory_mib: int) -> list[str]:
-    # KVM guests hang on this machine (LAB.md): software emulation, one thread per vCPU.
+    # KVM guests hang before the kernel prints anything on these machines: software emulation,
+    # one thread per vCPU.
     return ["-accel", "tcg,thread=multi", "-cpu", "max", "-smp", str(cpus), "-m", str(memory_mib),
             "-display", "none", "-monitor", "none"]
 

@@ -64,13 +64,32 @@ def ssh_host(address: str, fresh: bool = False):
     )
 
 
-def wait_for(check, seconds: int = 60, what: str = "condition"):
-    """Poll check() every second until it returns something true (returned), or fail after seconds."""
+def wait_for(check, seconds: float = 60, what: str = "condition", retry_on: tuple = ()):
+    """Poll check() every second until it returns something true (returned), or fail after seconds.
+
+    ``retry_on``: exception types that count as "not yet" (an assertion inside check(), a key a
+    daemon's JSON does not have yet); raised as they are once the time is up.
+    """
     deadline = time.monotonic() + seconds
     while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        try:
+            result = check()
+        except retry_on:
+            if time.monotonic() > deadline:
+                raise
+        else:
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {seconds} s waiting for {what} (last: {result!r})")
         time.sleep(1)
+
+
+def assert_nothing_changed(recap: dict[str, dict[str, int]], output: str, hosts) -> None:
+    """Every host of ``hosts`` is in the play recap with changed=0. An empty recap (the playbook
+    never got to run) or a host missing from it fails: "no host changed" must mean they ran."""
+    assert recap, f"no PLAY RECAP in the output:\n{output[-3000:]}"
+    missing = sorted(set(hosts) - set(recap))
+    assert not missing, f"hosts missing from the recap: {missing}\n{output[-3000:]}"
+    changed = {host: counts["changed"] for host, counts in recap.items() if counts["changed"]}
+    assert changed == {}, f"hosts that changed: {changed}\n{output[-3000:]}"

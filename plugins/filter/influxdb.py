@@ -2,32 +2,6 @@
 
 from __future__ import annotations
 
-DOCUMENTATION = r"""
-name: influxdb_cq_errors
-author: bizra SRE
-version_added: 0.1.0
-short_description: What is wrong with a declared continuous query
-description:
-  - Messages naming the continuous query and the bad key (empty when it is fine).
-  - C(influxdb_cq_policy_errors) takes a (database, query) pair and checks that the query's
-    source and target are retention policies of that database.
-options:
-  _input:
-    description: A continuous query dict (name, source, target, every...).
-    type: dict
-    required: true
-"""
-
-EXAMPLES = r"""
-errors: "{{ influxdb_databases | subelements('continuous_queries') | map('last') | map('bizra.infra.influxdb_cq_errors') | flatten }}"
-"""
-
-RETURN = r"""
-_value:
-  description: Error messages.
-  type: list
-"""
-
 from ansible_collections.bizra.infra.plugins.module_utils.influxdb1 import cq_errors, influxql_string
 
 

@@ -2,38 +2,6 @@
 
 from __future__ import annotations
 
-DOCUMENTATION = r"""
-name: invalid_networks
-author: bizra SRE
-version_added: 0.1.0
-short_description: The entries of a list that are not CIDR networks
-description:
-  - Returns the entries that are not networks with the host bits clear, of the given IP version.
-  - "The same file provides C(invalid_sources) (neither an address nor a network),
-    C(invalid_ports) (not a port or ascending port range in 1..65535), C(sources_by_family)
-    (valid sources split into C(ipv4) and C(ipv6) lists in sorted CIDR form) and
-    C(sources_containing) (the entries that contain an address)."
-options:
-  _input:
-    description: Prefixes to check.
-    type: list
-    required: true
-  version:
-    description: 4 or 6; any version when omitted.
-    type: int
-"""
-
-EXAMPLES = r"""
-- ansible.builtin.assert:
-    that: frr_bgp_networks_ipv4 | bizra.infra.invalid_networks(4) | length == 0
-"""
-
-RETURN = r"""
-_value:
-  description: The entries that are not networks.
-  type: list
-"""
-
 from ansible.errors import AnsibleFilterError
 
 try:
@@ -42,10 +10,9 @@ try:
         invalid_ports,
         invalid_sources,
         sources_by_family,
-        sources_containing,
     )
 except ImportError:  # pragma: no cover - netaddr missing on the controller
-    invalid_networks = invalid_ports = invalid_sources = sources_by_family = sources_containing = None
+    invalid_networks = invalid_ports = invalid_sources = sources_by_family = None
 
 
 def _need_netaddr(name):
@@ -84,12 +51,6 @@ def _sources_by_family(values):
     return sources_by_family(values)
 
 
-def _sources_containing(values, address):
-    _need_netaddr("sources_containing")
-    _need_list("sources_containing", values)
-    return sources_containing(values, address)
-
-
 class FilterModule:
     def filters(self):
         return {
@@ -97,5 +58,4 @@ class FilterModule:
             "invalid_ports": _invalid_ports,
             "invalid_sources": _invalid_sources,
             "sources_by_family": _sources_by_family,
-            "sources_containing": _sources_containing,
         }

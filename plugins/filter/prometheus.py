@@ -2,41 +2,6 @@
 
 from __future__ import annotations
 
-DOCUMENTATION = r"""
-name: prometheus_scrape_configs
-author: bizra SRE
-version_added: 0.1.0
-short_description: Prometheus scrape_configs from inventory groups
-description:
-  - One scrape job per entry whose inventory group has hosts; one target per host at the address
-    the inventory gives, labelled C(instance) with the inventory name.
-  - Jobs are dicts with name, group, port and optional path, scheme, interval, timeout, params,
-    enabled. Invalid jobs raise an error naming the job and the problem.
-options:
-  _input:
-    description: The job list (C(prometheus_scrape_jobs)).
-    type: list
-    required: true
-  groups:
-    description: Inventory groups (C(groups)).
-    type: dict
-    required: true
-  addresses:
-    description: Inventory name to address.
-    type: dict
-    required: true
-"""
-
-EXAMPLES = r"""
-scrape_configs: "{{ prometheus_scrape_jobs | bizra.infra.prometheus_scrape_configs(groups, addresses) }}"
-"""
-
-RETURN = r"""
-_value:
-  description: Prometheus scrape_configs entries.
-  type: list
-"""
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.bizra.infra.plugins.plugin_utils.prometheus import job_errors, rule_pack, scrape_configs

@@ -76,11 +76,6 @@ def cpufreq(root: str) -> dict:
     }
 
 
-def missing_cmdline_tokens(wanted: list[str], running: str) -> list[str]:
-    tokens = set(running.split())
-    return [token for token in wanted if token not in tokens]
-
-
 def kernel_state(root: str, sysctl_keys: list[str]) -> dict:
     values, missing = read_sysctls(root, sysctl_keys)
     return {

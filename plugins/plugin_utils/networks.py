@@ -67,12 +67,3 @@ def is_port(value: object) -> bool:
 def invalid_ports(values: list) -> list:
     """The entries of ``values`` that are not ports or port ranges."""
     return [value for value in values if not is_port(value)]
-
-
-def sources_containing(values: list, address: str) -> list:
-    """The valid entries of ``values`` that contain ``address`` (an address; nothing if it is not one)."""
-    try:
-        ip = netaddr.IPAddress(str(address))
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        return []
-    return [value for value in values if is_source(value) and ip in netaddr.IPNetwork(str(value))]

@@ -97,3 +97,42 @@ def test_debug_messages_are_kept_as_reports():
                       task_action="ansible.builtin.command"))
     assert [(r.host, r.task, r.lines) for r in rec.reports] == [
         ("edge1", "Show BGP sessions (before)", ("ipv4Unicast 10.0.0.1 AS64512 Established",))]
+
+
+CENSORED = {"censored": "the output has been hidden due to the fact that 'no_log: true' was specified for this result"}
+
+
+def test_a_changed_no_log_task_is_listed_as_a_hidden_change():
+    # ansible-runner censors the whole result of a no_log task, "changed" included: Ansible's own
+    # status line says what happened (a BGP policy run changed 2 tasks and listed 1 before).
+    rec = RunRecorder()
+    rec.handle({**result("runner_on_ok", "edge1", task="Write frr.conf", role="frr_bgp", res=dict(CENSORED)),
+                "stdout": "changed: [edge1]"})
+    rec.handle({**result("runner_on_ok", "edge1", task="Read the state", role="frr_bgp", res=dict(CENSORED)),
+                "stdout": "ok: [edge1]"})
+    rec.handle({**result("runner_on_ok", "edge1", task="Reload frr", role="frr_bgp", res={"changed": True}),
+                "stdout": "changed: [edge1]"})
+    assert [(c.task, c.hidden, c.diff) for c in rec.changes] == [
+        ("Write frr.conf", True, ""), ("Reload frr", False, "")]
+    rec.handle({"event": "playbook_on_stats", "event_data": {"ok": {"edge1": 3}, "changed": {"edge1": 2}}})
+    assert rec.hosts["edge1"].changed == len(rec.changes) == 2
+
+
+def test_a_no_log_loop_with_one_changed_item_is_a_change():
+    rec = RunRecorder()
+    item = {"event": "runner_item_on_ok", "event_data": {"host": "pg1", "task_uuid": "u1", "res": dict(CENSORED)}}
+    rec.handle({**item, "stdout": "ok: [pg1] => (item=(censored due to no_log))"})
+    rec.handle({**item, "stdout": "changed: [pg1] => (item=(censored due to no_log))"})
+    rec.handle({**result("runner_on_ok", "pg1", task="Set passwords", res=dict(CENSORED), task_uuid="u1"),
+                "stdout": ""})
+    rec.handle({**result("runner_on_ok", "pg1", task="Other loop", res=dict(CENSORED), task_uuid="u2"), "stdout": ""})
+    assert [(c.task, c.hidden) for c in rec.changes] == [("Set passwords", True)]
+
+
+def test_counts_come_from_the_recap_once_it_arrives_and_from_results_before():
+    rec = RunRecorder()
+    rec.handle(result("runner_on_ok", "pg1", res={"changed": True}))
+    rec.handle(result("runner_on_skipped", "pg1"))
+    assert (rec.hosts["pg1"].ok, rec.hosts["pg1"].changed, rec.hosts["pg1"].skipped) == (1, 1, 1)  # interrupted run
+    rec.handle({"event": "playbook_on_stats", "event_data": {"ok": {"pg1": 7}, "changed": {"pg1": 1}}})
+    assert (rec.hosts["pg1"].ok, rec.hosts["pg1"].changed, rec.hosts["pg1"].skipped) == (7, 1, 0)

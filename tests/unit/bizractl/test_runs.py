@@ -69,3 +69,11 @@ def test_scrub_keeps_only_ansible_settings(tmp_path: Path):
     data = json.loads(command.read_text())
     assert data["env"] == {"ANSIBLE_CONFIG": "/a.cfg", "PATH": "/bin"}
     assert stat.S_IMODE(command.stat().st_mode) == 0o600
+
+
+def test_bad_json_extra_vars_is_bad_input_naming_the_option_not_the_value():
+    with pytest.raises(BadInputError) as error:
+        parse_extra_vars('{"password": "hunter2", bad', 2)
+    message = str(error.value)
+    assert message.startswith("-e #2: not a valid JSON/YAML mapping (") and "line 1" in message
+    assert "hunter2" not in message

@@ -1,5 +1,5 @@
 """TEST STAND-IN, never shipped: an in-memory imitation of the parts of InfluxDB 2.x's HTTP API
-the influxdb2 module uses (InfluxDB 2.x cannot be installed here, see LAB.md). It records every
+the influxdb2 module uses (InfluxDB 2.x has no package these machines can install; README, "influxdb"). It records every
 call, so tests see what the converger would send to a real server."""
 
 from __future__ import annotations

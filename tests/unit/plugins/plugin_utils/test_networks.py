@@ -7,7 +7,6 @@ from plugins.plugin_utils.networks import (
     is_network,
     is_source,
     sources_by_family,
-    sources_containing,
 )
 
 
@@ -53,9 +52,3 @@ def test_sources_by_family_normalises_and_sorts():
 def test_invalid_ports():
     assert invalid_ports([22, "443", "8000-8100", 0, 65536, "9000-8000", "http", True, "1-65535"]) == [
         0, 65536, "9000-8000", "http", True]
-
-
-def test_sources_containing():
-    assert sources_containing(["10.0.0.0/24", "10.0.1.5", "2001:db8::/32", "bad"], "10.0.0.9") == ["10.0.0.0/24"]
-    assert sources_containing(["2001:db8::/32"], "2001:db8::1") == ["2001:db8::/32"]
-    assert sources_containing(["10.0.0.0/24"], "not-an-address") == []

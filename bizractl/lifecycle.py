@@ -1,0 +1,202 @@
+"""One owner for a run's life: prepare -> execute -> record -> report.
+
+- prepare: resolve what the user named, make the run directory, write the -e values to private
+  files; everything is in the returned RunSpec (run id, title, temporary directory).
+- execute: the one place that touches ansible-runner (imported lazily); returns the recorder.
+- record: summary.json, plan.diff, owner-only modes, the temporary files removed, old runs pruned.
+- report: the tables the user reads.
+``run`` strings them together and always records, also after Ctrl-C or an error.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from bizractl import report as reports
+from bizractl import resolve, runs
+from bizractl.errors import BadInputError
+from bizractl.exitcodes import MEANING, map_exit_code
+from bizractl.paths import ensure_collection_link, find_project_root
+from bizractl.recorder import RunRecorder
+from bizractl.report import ProgressView
+from bizractl.runspec import RunSpec, build_runner_kwargs
+from bizractl.settings import Settings
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the user asked for, as typed (the CLI's options)."""
+
+    playbook: str
+    check: bool = False
+    diff: bool = False
+    inventory: str | None = None
+    limit: str | None = None
+    tags: str | None = None
+    skip_tags: str | None = None
+    extra_vars: tuple[str, ...] = ()
+    forks: int | None = None
+    vault_password_file: str | None = None
+    verbosity: int = 0
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    code: int
+    recorder: RunRecorder
+    spec: RunSpec
+
+
+def prepare(settings: Settings, request: RunRequest, named_by: str = "--project") -> RunSpec:
+    """Check the request and set the run up. Bad input raises before anything is created."""
+    root = find_project_root(settings.project, named_by=named_by)
+    playbook = resolve.resolve_playbook(root, request.playbook)
+    inventory = resolve.resolve_inventory(root, request.inventory)
+    resolve.check_extra_vars(request.extra_vars)
+    for number, value in enumerate(request.extra_vars, start=1):  # a bad -e is bad input: nothing made yet
+        if not value.startswith("@"):
+            runs.parse_extra_vars(value, number)
+    vault_file = None
+    if request.vault_password_file:
+        vault_file = Path(request.vault_password_file).expanduser().resolve()
+        if not vault_file.is_file():
+            raise BadInputError(f"--vault-password-file: no such file {vault_file}")
+    runs_dir = settings.runs_dir_for(root)
+    run_id = runs.new_run_id(playbook)
+    run_dir = runs.create_run_dir(runs_dir, run_id)
+    extra_dir, extra_files = runs.write_extra_vars(request.extra_vars)
+    verb = "plan" if request.check else "deploy"
+    return RunSpec(
+        project_root=root, playbook=playbook, inventory=inventory, run_dir=run_dir, run_id=run_id,
+        title=f"bizractl {verb} {playbook.name}", runs_dir=runs_dir, keep_runs=settings.runs_keep,
+        limit=request.limit, tags=request.tags, skip_tags=request.skip_tags, check=request.check,
+        diff=request.diff, forks=request.forks, vault_password_file=vault_file, verbosity=request.verbosity,
+        extra_vars_files=extra_files, extra_vars_dir=extra_dir,
+    )
+
+
+def execute(spec: RunSpec, console: Console) -> RunOutcome:
+    """Run the playbook; Ctrl-C stops Ansible cleanly and still returns what was recorded."""
+    import ansible_runner  # slow import: only when a run really starts
+
+    ensure_collection_link(spec.project_root)
+    recorder = RunRecorder()
+    cancel = threading.Event()
+    view = ProgressView(console, recorder, spec.title, verbose=spec.verbosity > 0)
+
+    def on_event(event: dict) -> bool:
+        recorder.handle(event)
+        view.on_event(event)
+        return True  # keep the event in the artifacts
+
+    finished = threading.Event()
+    kwargs = build_runner_kwargs(spec)
+    kwargs.update(event_handler=on_event, cancel_callback=cancel.is_set,
+                  finished_callback=lambda _runner: finished.set())
+    status, rc = "failed", None
+    with view:
+        # The run goes in a worker thread so Ctrl-C lands here: it sets the cancel flag,
+        # ansible-runner stops ansible-playbook, and the summary still gets written.
+        # (Waiting on an Event, not Thread.join: an interrupted join can leave the
+        # thread looking finished while it still runs.)
+        thread, runner = ansible_runner.run_async(**kwargs)
+        try:
+            _wait(finished, thread)
+        except KeyboardInterrupt:
+            cancel.set()
+            console.print("interrupted: stopping Ansible (hosts may be mid-change; re-run to converge)")
+            _wait(finished, thread)
+        status, rc = runner.status, runner.rc
+    code = map_exit_code(status, rc, len(recorder.failed_hosts), len(recorder.unreachable_hosts))
+    return RunOutcome(code, recorder, spec)
+
+
+def record(outcome: RunOutcome) -> None:
+    """What stays after the run: the summary (and plan), owner-only; the -e files gone; old runs pruned."""
+    spec = outcome.spec
+    cleanup(spec)
+    if spec.check and outcome.recorder.changes:
+        write_plan_diff(spec.run_dir / "plan.diff", outcome.recorder)
+    write_summary(spec.run_dir / "summary.json", outcome)
+    runs.make_private(spec.run_dir)
+    if spec.runs_dir is not None:
+        runs.prune_runs(spec.runs_dir, spec.keep_runs)
+
+
+def cleanup(spec: RunSpec) -> None:
+    """Remove the private -e files and scrub the environment copy ansible-runner wrote."""
+    if spec.extra_vars_dir is not None:
+        shutil.rmtree(spec.extra_vars_dir, ignore_errors=True)
+    for artifact in spec.artifact_dir.glob("*"):
+        runs.scrub_command_artifact(artifact)
+
+
+def report(console: Console, outcome: RunOutcome, show_diff: bool = False) -> None:
+    spec = outcome.spec
+    if spec.check:
+        reports.print_plan_report(console, outcome.recorder, spec.run_id, spec.run_dir, outcome.code, show_diff)
+    else:
+        reports.print_deploy_report(console, outcome.recorder, spec.run_id, spec.run_dir, outcome.code)
+
+
+def run(settings: Settings, request: RunRequest, console: Console, show_diff: bool = False,
+        named_by: str = "--project") -> int:
+    spec = prepare(settings, request, named_by)
+    try:
+        outcome = execute(spec, console)
+    except BaseException:
+        cleanup(spec)  # an unexpected error: no -e file is left behind
+        raise
+    record(outcome)
+    report(console, outcome, show_diff)
+    return outcome.code
+
+
+def _wait(finished: threading.Event, thread: threading.Thread) -> None:
+    while not finished.wait(0.2):
+        if not thread.is_alive():
+            return
+
+
+def write_summary(path: Path, outcome: RunOutcome) -> None:
+    """The run's result for tools and people: hosts, failures, changes (no diffs, no values)."""
+    spec, recorder = outcome.spec, outcome.recorder
+    summary = {
+        "run_id": spec.run_id,
+        "playbook": str(spec.playbook),
+        "inventory": str(spec.inventory),
+        "limit": spec.limit,
+        "check": spec.check,
+        "exit_code": outcome.code,
+        "result": MEANING.get(outcome.code, "error"),
+        "hosts": {
+            h.name: {
+                "ok": h.ok, "changed": h.changed, "failed": h.failed, "unreachable": h.unreachable,
+                "skipped": h.skipped, "rescued": h.rescued, "ignored": h.ignored,
+                "duration": round(h.duration, 2),
+            }
+            for h in recorder.hosts.values()
+        },
+        "failures": [vars(f) for f in recorder.failures],
+        "changes": [{"host": c.host, "role": c.role, "task": c.task, "hidden": c.hidden} for c in recorder.changes],
+    }
+    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+
+
+def write_plan_diff(path: Path, recorder: RunRecorder) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for change in recorder.changes:
+            handle.write(f"### {change.host}: {change.role} : {change.task}\n")
+            if change.hidden:
+                handle.write("(no diff: the task has no_log, its change is not shown)\n")
+            else:
+                handle.write(change.diff or "(no diff reported by the module)\n")
+    path.chmod(0o600)
+

@@ -1,0 +1,74 @@
+"""The run's life without Ansible: settings order, prepare (bad input before anything exists),
+record (summary, private files, no -e file left), the progress log's task lines."""
+
+import io
+import json
+import stat
+
+import pytest
+from rich.console import Console
+
+from bizractl import lifecycle
+from bizractl.errors import BadInputError
+from bizractl.recorder import RunRecorder
+from bizractl.report import ProgressView
+from bizractl.settings import Settings
+
+
+def test_settings_order_flag_then_environment_then_default(tmp_path):
+    env = {"BIZRA_PROJECT": "/from/env", "BIZRA_RUNS_KEEP": "5", "BIZRA_RUNS_DIR": str(tmp_path)}
+    assert Settings.load(env, project="/from/flag", runs_keep=9).project == "/from/flag"
+    assert Settings.load(env, runs_keep=9).runs_keep == 9
+    from_env = Settings.load(env)
+    assert (from_env.project, from_env.runs_keep, from_env.runs_dir) == ("/from/env", 5, tmp_path)
+    default = Settings.load({})
+    assert (default.project, default.runs_keep, default.runs_dir) == (None, 20, None)
+    with pytest.raises(BadInputError, match="BIZRA_RUNS_KEEP='many'"):
+        Settings.load({"BIZRA_RUNS_KEEP": "many"})
+
+
+def test_prepare_refuses_bad_extra_vars_before_making_anything(project_root, tmp_path):
+    settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(project_root))
+    with pytest.raises(BadInputError, match="-e #2: not a valid JSON/YAML mapping"):
+        lifecycle.prepare(settings, lifecycle.RunRequest("site", extra_vars=("a=1", "{bad json")))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_prepare_then_record_keeps_a_private_summary_and_no_extra_vars_file(project_root, tmp_path):
+    settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(project_root))
+    spec = lifecycle.prepare(settings, lifecycle.RunRequest("site", check=True, extra_vars=("token=s3cret",)))
+    assert spec.title == "bizractl plan site.yml" and spec.run_dir.name == spec.run_id
+    assert spec.extra_vars_dir is not None and spec.extra_vars_dir.is_dir()
+    recorder = RunRecorder()
+    recorder.handle({"event": "runner_on_ok", "stdout": "changed: [pg1]",
+                     "event_data": {"host": "pg1", "task": "Write secret", "role": "base",
+                                    "res": {"censored": "hidden"}}})
+    lifecycle.record(lifecycle.RunOutcome(0, recorder, spec))
+    assert not spec.extra_vars_dir.exists()
+    summary = json.loads((spec.run_dir / "summary.json").read_text())
+    assert summary["changes"] == [{"host": "pg1", "role": "base", "task": "Write secret", "hidden": True}]
+    assert "(no diff: the task has no_log" in (spec.run_dir / "plan.diff").read_text()
+    for path in spec.run_dir.rglob("*"):
+        assert stat.S_IMODE(path.stat().st_mode) in (0o600, 0o700)
+
+
+def test_the_progress_log_names_tasks_that_ran_not_those_skipped_everywhere():
+    out = io.StringIO()
+    recorder = RunRecorder()
+    view = ProgressView(Console(file=out, force_terminal=False), recorder, "bizractl deploy site.yml", verbose=False)
+    skipped_task = "Stop the rolling restart when the host did not come back"
+    events = [
+        {"event": "playbook_on_play_start", "event_data": {"play": "PostgreSQL"}},
+        {"event": "playbook_on_task_start", "event_data": {"task": "Check health", "role": "postgresql"}},
+        {"event": "runner_on_ok", "event_data": {"host": "pg1", "task": "Check health", "role": "postgresql",
+                                                 "task_uuid": "t1", "res": {}}},
+        {"event": "playbook_on_task_start", "event_data": {"task": skipped_task, "role": "postgresql"}},
+        {"event": "runner_on_skipped", "event_data": {"host": "pg1", "task_uuid": "t2", "task": skipped_task}},
+    ]
+    with view:
+        for event in events:
+            recorder.handle(event)
+            view.on_event(event)
+    text = out.getvalue()
+    assert "PostgreSQL" in text and "postgresql : Check health" in text
+    assert "Stop the rolling restart" not in text
