@@ -77,17 +77,29 @@ molecule: setup  ## Every Molecule scenario (create, converge, idempotence, veri
 
 # The README's test command. The VM scenarios run beside e2e and the container scenarios (each
 # on its own lab network), so the slowest part does not add to the rest; their output goes to
-# .cache/molecule-<scenario>.log and is shown at the end.
-test: lint unit  ## All tests: the README's test command
+# .cache/molecule-<scenario>.log and is shown at the end, followed by a table of each stage's
+# wall time (.cache/stages.tsv), so a stage that grows is seen.
+test: setup  ## All tests: the README's test command
 	mkdir -p .cache
+	: > .cache/stages.tsv
+	stage() {  # stage NAME COMMAND...: run it, record its seconds and result
+	  local name=$$1 started=$$(date +%s) rc=0
+	  shift
+	  "$$@" || rc=$$?
+	  printf '%s\t%s\t%s\n' "$$name" "$$(( $$(date +%s) - started ))" "$$([ $$rc = 0 ] && echo passed || echo FAILED)" >> .cache/stages.tsv
+	  return $$rc
+	}
+	status=0
+	stage lint $(MAKE) --no-print-directory lint
+	stage unit $(MAKE) --no-print-directory unit
 	for scenario in $(VM_SCENARIOS); do
 	  rm -f .cache/molecule-$$scenario.rc
-	  ( $(BIN)/molecule test -s $$scenario > .cache/molecule-$$scenario.log 2>&1; echo $$? > .cache/molecule-$$scenario.rc ) &
+	  ( stage "molecule $$scenario (VM tier, in the background)" $(BIN)/molecule test -s $$scenario \
+	      > .cache/molecule-$$scenario.log 2>&1; echo $$? > .cache/molecule-$$scenario.rc ) &
 	done
-	status=0
-	$(BIN)/pytest -q tests/e2e || status=1
+	stage e2e $(BIN)/pytest -q tests/e2e || status=1
 	for scenario in $(CONTAINER_SCENARIOS); do
-	  $(BIN)/molecule test -s $$scenario || status=1
+	  stage "molecule $$scenario" $(BIN)/molecule test -s $$scenario || status=1
 	done
 	wait
 	for scenario in $(VM_SCENARIOS); do
@@ -95,6 +107,8 @@ test: lint unit  ## All tests: the README's test command
 	  tail -n 80 .cache/molecule-$$scenario.log
 	  [ "$$(cat .cache/molecule-$$scenario.rc)" = 0 ] || status=1
 	done
+	echo "=== stages (wall time; the VM tier overlaps e2e and the container scenarios) ==="
+	awk -F'\t' '{ printf "  %-52s %5d s  %6.1f min  %s\n", $$1, $$2, $$2 / 60, $$3 }' .cache/stages.tsv
 	[ $$status = 0 ]
 	echo "all tests passed"
 
