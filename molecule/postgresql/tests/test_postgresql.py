@@ -235,8 +235,41 @@ def test_switchover_refuses_a_host_that_is_not_a_running_standby():
 
 
 def test_switchover_to_a_synchronous_standby_and_the_old_primary_streams(hosts):
+    # A counting writer follows the primary through the switchover (libpq multi-host, read-write
+    # target): no acknowledged commit may be lost, and the new primary must take synchronous
+    # commits within 5 s of its promotion (slots and repointing come before the rest).
+    writer_host, primary = hosts["restore1"], hosts["pg1"]
+    psql(primary, "TRUNCATE bizra_probe.commits", "trading")
+    writer_host.run("rm -f /tmp/acked /tmp/times /tmp/stop-writer /tmp/writer.log")
+    members = ",".join(ADDRESSES[n] for n in ("pg1", "pg2", "pg3"))
+    dsn = (f"host={members} dbname=trading user=trading_app password={app_password()} "
+           f"target_session_attrs=read-write sslmode=verify-full sslrootcert=/etc/pgbackrest/tls/ca.crt "
+           f"application_name=switchover-writer")
+    writer_host.check_output(f"nohup python3 /tmp/pg_writer.py --dsn '{dsn}' --acked /tmp/acked --times /tmp/times "
+                             f"--stop-file /tmp/stop-writer --seconds 600 > /tmp/writer.log 2>&1 &")
+    wait_for(lambda: writer_host.run("wc -l < /tmp/acked").stdout.strip() not in ("", "0"), 30, "the writer")
+
     code, output, _ = run_playbook(str(ROOT / "playbooks/incident/pg_switchover.yml"), "-e", "pg_switchover_to=pg2")
+    time.sleep(3)  # commits on the new primary
+    writer_host.check_output("touch /tmp/stop-writer")
+    wait_for(lambda: "written" in writer_host.run("cat /tmp/writer.log").stdout, 30, "the writer to stop")
     assert code == 0, output[-4000:]
+
+    rows = [line.split() for line in writer_host.check_output("cat /tmp/times").splitlines()]
+    on_old = [float(t) for _, t, server in rows if server == ADDRESSES["pg1"]]
+    on_new = [float(t) for _, t, server in rows if server == ADDRESSES["pg2"]]
+    assert on_old and on_new, writer_host.check_output("cat /tmp/writer.log")
+    # pg2's new timeline began at its promotion: the history file it wrote then
+    promoted = int(hosts["pg2"].check_output(
+        f"stat -c %Y $(ls -t /var/lib/postgresql/{VERSION}/main/pg_wal/*.history | head -n 1)"))
+    outage, after_promotion = min(on_new) - max(on_old), min(on_new) - promoted
+    print(f"switchover: writes stopped for {outage:.1f} s; first synchronous commit on pg2 "
+          f"{after_promotion:.1f} s after its promotion ({len(on_old)} commits before, {len(on_new)} after)")
+    assert after_promotion <= 5, f"first commit on the new primary {after_promotion:.1f} s after its promotion"
+    acked = {int(n) for n, _, _ in rows}
+    present = set(map(int, psql(hosts["pg2"], "SELECT n FROM bizra_probe.commits", "trading").split()))
+    assert not acked - present, f"lost acknowledged commits: {sorted(acked - present)[:10]}"
+
     assert "Move pg2 into the postgresql_primary group" in output
     new, old = hosts["pg2"], hosts["pg1"]
     assert psql(new, "SELECT pg_is_in_recovery()") == "f"

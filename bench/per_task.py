@@ -1,0 +1,159 @@
+"""Per-task cost of Ansible on the lab fleet, configuration against configuration, in one run.
+
+  .venv/bin/python bench/per_task.py [--hosts svc1,edge1,...] [--tasks 30] [--rounds 3] [--only NAME,...]
+
+A synthetic play of ``--tasks`` real module round trips (``stat``) and as many skipped tasks is run
+against the lab hosts, with gather_facts off, once per configuration and round; rounds interleave
+the configurations so load on the machine hits all alike. The table gives the median wall time,
+the cost per host-task (executed and skipped apart, from a run with only skipped tasks) and the
+ratio to the baseline (today's ansible.cfg). Needs the lab up (`make lab-up`).
+
+Configurations: the checkout's ansible.cfg (baseline: SSH, pipelining, ControlPersist 120 s,
+forks 20, linear), without pipelining, without ControlPersist, forks 5 and 50, the free strategy,
+Mitogen's linear strategy (pip package ``mitogen``, installed into .cache/bench when missing), and
+ansible-core 2.18 (its own venv under .cache/bench). A configuration that cannot run here is
+reported with the reason, not left out silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CACHE = ROOT / ".cache" / "bench"
+DEFAULT_HOSTS = "svc1,edge1,pg1,pg2,mon1"
+
+
+@dataclass
+class Config:
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+    bin_dir: Path = BIN
+    setup_error: str = ""
+
+
+def playbook(tasks: int, run_tasks: bool) -> str:
+    lines = ["- hosts: bench", "  gather_facts: false", "  tasks:"]
+    for number in range(tasks):
+        if run_tasks:
+            lines += [f"    - name: stat {number}", "      ansible.builtin.stat: {path: /etc/hostname}"]
+        lines += [f"    - name: skipped {number}", "      ansible.builtin.stat: {path: /etc/hostname}",
+                  "      when: false"]
+    return "\n".join(lines) + "\n"
+
+
+def inventory(hosts: list[str], directory: Path) -> Path:
+    """The lab inventory, with the chosen hosts also in a group 'bench'."""
+    path = directory / "bench_hosts.yml"
+    path.write_text("all:\n  children:\n    bench:\n      hosts:\n" + "".join(f"        {h}:\n" for h in hosts))
+    return path
+
+
+def mitogen_config() -> Config:
+    target = CACHE / "mitogen"
+    if not (target / "ansible_mitogen").is_dir():
+        done = subprocess.run([str(BIN / "pip"), "install", "-q", "--target", str(target), "mitogen>=0.3.20,<0.4"],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "pip failed"
+            return Config("mitogen_linear", setup_error=reason)
+    return Config("mitogen_linear", {
+        "PYTHONPATH": str(target),
+        "ANSIBLE_STRATEGY_PLUGINS": str(target / "ansible_mitogen" / "plugins" / "strategy"),
+        "ANSIBLE_STRATEGY": "mitogen_linear",
+    })
+
+
+def core_218_config() -> Config:
+    venv = CACHE / "venv-core-2.18"
+    if not (venv / "bin" / "ansible-playbook").exists():
+        made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False)
+        if made.returncode == 0:
+            made = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "ansible-core>=2.18,<2.19"],
+                                  capture_output=True, text=True, check=False)
+        if made.returncode != 0:
+            reason = (made.stderr or "install failed")[-300:]
+            return Config("ansible-core 2.18", bin_dir=venv / "bin", setup_error=reason)
+    return Config("ansible-core 2.18", bin_dir=venv / "bin")
+
+
+def configs(only: set[str]) -> list[Config]:
+    all_configs = [
+        Config("baseline (ansible.cfg)"),
+        Config("no pipelining", {"ANSIBLE_PIPELINING": "False"}),
+        Config("no ControlPersist", {"ANSIBLE_SSH_ARGS": "-o ControlMaster=no -o ServerAliveInterval=15"}),
+        Config("forks 5", {"ANSIBLE_FORKS": "5"}),
+        Config("forks 50", {"ANSIBLE_FORKS": "50"}),
+        Config("strategy free", {"ANSIBLE_STRATEGY": "free"}),
+    ]
+    if not only or "mitogen_linear" in only:
+        all_configs.append(mitogen_config())
+    if not only or "ansible-core 2.18" in only:
+        all_configs.append(core_218_config())
+    return [c for c in all_configs if not only or c.name in only or c.name.startswith("baseline")]
+
+
+def run(config: Config, playbook_path: Path, inventory_path: Path) -> float:
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), **config.env}
+    argv = [str(config.bin_dir / "ansible-playbook"), "-i", str(ROOT / "inventories" / "lab"),
+            "-i", str(inventory_path), str(playbook_path)]
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{config.name}: ansible-playbook failed:\n{(done.stdout + done.stderr)[-1500:]}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hosts", default=DEFAULT_HOSTS)
+    parser.add_argument("--tasks", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default="", help="configuration names, comma separated (baseline always runs)")
+    args = parser.parse_args()
+    hosts = [h for h in args.hosts.split(",") if h]
+    with tempfile.TemporaryDirectory(prefix="bizra-bench-") as tmp:
+        directory = Path(tmp)
+        full = directory / "full.yml"
+        full.write_text(playbook(args.tasks, run_tasks=True))
+        skipped_only = directory / "skipped.yml"
+        skipped_only.write_text(playbook(args.tasks, run_tasks=False))
+        inventory_path = inventory(hosts, directory)
+        chosen = configs({n for n in args.only.split(",") if n})
+        usable = [c for c in chosen if not c.setup_error]
+        times: dict[str, list[float]] = {c.name: [] for c in usable}
+        skip_times: dict[str, list[float]] = {c.name: [] for c in usable}
+        for config in usable:  # warm-up: SSH masters, pyc caches, Mitogen's first connection
+            run(config, skipped_only, inventory_path)
+        for _ in range(args.rounds):
+            for config in usable:
+                times[config.name].append(run(config, full, inventory_path))
+                skip_times[config.name].append(run(config, skipped_only, inventory_path))
+    host_tasks = len(hosts) * args.tasks
+    base = statistics.median(times[usable[0].name])
+    print(f"{len(hosts)} hosts x ({args.tasks} stat + {args.tasks} skipped) tasks, median of {args.rounds} rounds")
+    print(f"{'configuration':<24} {'wall s':>8} {'ms/host-task run':>18} {'ms/host-task skipped':>21}"
+          f" {'vs baseline':>12}")
+    for config in chosen:
+        if config.setup_error:
+            print(f"{config.name:<24} not measured: {config.setup_error}")
+            continue
+        wall, skip = statistics.median(times[config.name]), statistics.median(skip_times[config.name])
+        per_skip = skip / host_tasks * 1000
+        per_run = (wall - skip) / host_tasks * 1000
+        print(f"{config.name:<24} {wall:8.1f} {per_run:18.0f} {per_skip:21.0f} {wall / base:12.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
