@@ -59,18 +59,16 @@ def prepare(settings: Settings, request: RunRequest, named_by: str = "--project"
     playbook = resolve.resolve_playbook(root, request.playbook)
     inventory = resolve.resolve_inventory(root, request.inventory)
     resolve.check_extra_vars(request.extra_vars)
-    for number, value in enumerate(request.extra_vars, start=1):  # a bad -e is bad input: nothing made yet
-        if not value.startswith("@"):
-            runs.parse_extra_vars(value, number)
     vault_file = None
     if request.vault_password_file:
         vault_file = Path(request.vault_password_file).expanduser().resolve()
         if not vault_file.is_file():
             raise BadInputError(f"--vault-password-file: no such file {vault_file}")
+    # The -e values first: a bad one is bad input, and no run directory exists yet.
+    extra_dir, extra_files = runs.write_extra_vars(request.extra_vars)
     runs_dir = settings.runs_dir_for(root)
     run_id = runs.new_run_id(playbook)
     run_dir = runs.create_run_dir(runs_dir, run_id)
-    extra_dir, extra_files = runs.write_extra_vars(request.extra_vars)
     verb = "plan" if request.check else "deploy"
     return RunSpec(
         project_root=root, playbook=playbook, inventory=inventory, run_dir=run_dir, run_id=run_id,

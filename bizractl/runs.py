@@ -48,20 +48,23 @@ def write_extra_vars(values: tuple[str, ...]) -> tuple[Path | None, tuple[Path, 
     """Put the user's -e values in private temporary files (0600 in a 0700 directory).
 
     Returns the temporary directory (the caller removes it when the run ends) and the files
-    to pass as ``-e @file``. ``-e @file`` arguments are passed through as they are.
+    to pass as ``-e @file``. ``-e @file`` arguments are passed through as they are. Every value
+    is parsed before anything is written: a bad one raises BadInputError and leaves no file.
     """
     if not values:
         return None, ()
+    parsed = [None if value.startswith("@") else parse_extra_vars(value, number)
+              for number, value in enumerate(values, start=1)]
     tmp = Path(tempfile.mkdtemp(prefix="bizractl-vars-"))
     files: list[Path] = []
-    for index, value in enumerate(values):
-        if value.startswith("@"):
+    for index, (value, data) in enumerate(zip(values, parsed, strict=True)):
+        if data is None:
             files.append(Path(value[1:]).expanduser().resolve())
             continue
         path = tmp / f"extra-{index}.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(parse_extra_vars(value, index + 1), handle)
+            json.dump(data, handle)
         files.append(path)
     return tmp, tuple(files)
 

@@ -77,3 +77,10 @@ def test_bad_json_extra_vars_is_bad_input_naming_the_option_not_the_value():
     message = str(error.value)
     assert message.startswith("-e #2: not a valid JSON/YAML mapping (") and "line 1" in message
     assert "hunter2" not in message
+
+
+def test_a_bad_extra_var_leaves_no_private_file(monkeypatch, tmp_path):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    with pytest.raises(BadInputError, match="-e #2"):
+        write_extra_vars(("token=s3cret", "{bad"))
+    assert list(tmp_path.iterdir()) == []
