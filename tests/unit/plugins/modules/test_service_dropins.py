@@ -3,12 +3,13 @@
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from plugins.modules.service_dropins import converge, render, wanted_documents
 
 # The controller's own Python runs the module: the machine's python3 may not be the venv's.
-ANSIBLE_LOCAL = ["ansible", "localhost", "-c", "local", "-i", "localhost,",
+ANSIBLE_LOCAL = [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-i", "localhost,",
                  "-e", "ansible_python_interpreter={{ ansible_playbook_python }}"]
 RULE = {"name": "node_exporter", "proto": "tcp", "ports": [9100], "sources": ["10.89.10.71"]}
 
