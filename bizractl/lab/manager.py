@@ -18,7 +18,7 @@ from pathlib import Path
 import netaddr
 
 from bizractl.errors import LabError
-from bizractl.lab import image, vm
+from bizractl.lab import image, mirror, vm
 from bizractl.lab.podman import LABEL_HOST, LABEL_IMAGE, LABEL_LAB, Podman
 from bizractl.lab.spec import LabHost, LabSpec
 from bizractl.paths import lab_home
@@ -194,6 +194,8 @@ def up(spec: LabSpec, log: Log, podman: Podman | None = None, fact_cache: Path |
     key = ssh_key()
     images = {d: image.ensure_image(podman, d, log) for d in sorted({h.distribution for h in spec.hosts})}
     vm_images = {d: vm.ensure_image(d, log) for d in sorted({h.distribution for h in spec.hosts if h.kind == "vm"})}
+    if spec.mirror_releases:
+        mirror.ensure(spec.mirror_releases, log)
     _ensure_network(podman, spec)
     existing = podman.containers(spec.name)
     for host in spec.hosts:

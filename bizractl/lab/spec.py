@@ -11,6 +11,7 @@ playbooks run against (group_vars included). Host variables it reads:
 - ``lab_network_gateway``: the machine's address on it (default: the subnet's first address).
 - ``lab_network_subnet_v6`` / ``lab_network_gateway_v6``: optional IPv6 on the same network,
   and ``lab_ipv6`` per host: its static IPv6 address there.
+- ``lab_mirror_releases``: releases the lab's artifact mirror builds and serves (``mirror.py``).
 - VMs only: ``lab_vm_cpus`` (default 2), ``lab_vm_memory_mib`` (default 1536),
   ``lab_vm_nvme_disks`` (NVMe disks with stable serials, default 0) of ``lab_vm_nvme_size``
   (default ``1G``).
@@ -30,6 +31,7 @@ from pathlib import Path
 import netaddr
 
 from bizractl.errors import BadInputError, LabError
+from bizractl.lab.mirror import Release
 
 LAB_KINDS = ("container", "vm")
 LAB_DISTRIBUTIONS = ("bookworm", "trixie")
@@ -65,6 +67,7 @@ class LabSpec:
     network_gateway: str = ""
     network_subnet_v6: str = ""
     network_gateway_v6: str = ""
+    mirror_releases: tuple[Release, ...] = ()
 
     @property
     def gateway(self) -> str:
@@ -136,7 +139,36 @@ def lab_spec_from_inventory(inventory: dict) -> LabSpec:
                              address_v6=address_v6, **_vm_settings(name, hv)))
     return LabSpec(name=lab_name, network_name=network_name, network_subnet=str(subnet), hosts=tuple(hosts),
                    network_gateway=str(gateway), network_subnet_v6=str(subnet_v6 or ""),
-                   network_gateway_v6=str(gateway_v6 or ""))
+                   network_gateway_v6=str(gateway_v6 or ""), mirror_releases=_mirror_releases(hostvars))
+
+
+RELEASE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+RELEASE_VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
+GO_PACKAGE = re.compile(r"^[a-z0-9.-]+\.[a-z]+/[A-Za-z0-9._/-]+$")
+
+
+def _mirror_releases(hostvars: dict[str, dict]) -> tuple[Release, ...]:
+    """``lab_mirror_releases``: [{name, go_package, version}], the releases the lab mirror serves."""
+    values = {json.dumps(hv.get("lab_mirror_releases", []), sort_keys=True) for hv in hostvars.values()}
+    if len(values) > 1:
+        raise BadInputError("lab_mirror_releases must be the same for every lab host (set it for all)")
+    entries = json.loads(values.pop()) if values else []
+    if not isinstance(entries, list):
+        raise BadInputError("lab_mirror_releases must be a list of {name, go_package, version}")
+    releases = []
+    for index, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or set(entry) != {"name", "go_package", "version"}:
+            raise BadInputError(f"lab_mirror_releases #{index}: needs exactly name, go_package and version, "
+                                f"got {entry!r}")
+        name, package, version = (str(entry[k]) for k in ("name", "go_package", "version"))
+        for key, value, pattern, allowed in (
+                ("name", name, RELEASE_NAME, "lower-case letters, digits and -"),
+                ("go_package", package, GO_PACKAGE, "a Go package path like github.com/ethereum/go-ethereum/cmd/geth"),
+                ("version", version, RELEASE_VERSION, "a release version like 1.17.10 (no v)")):
+            if not pattern.match(value):
+                raise BadInputError(f"lab_mirror_releases #{index}: {key} {value!r} is not {allowed}")
+        releases.append(Release(name=name, go_package=package, version=version))
+    return tuple(releases)
 
 
 def _vm_settings(name: str, hv: dict) -> dict:

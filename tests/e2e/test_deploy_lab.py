@@ -195,9 +195,10 @@ def prometheus_api(bizractl, path: str) -> dict:
 
 def test_prometheus_scrapes_every_lab_host_and_every_target_is_up(bizractl, converged):
     """Jobs from the inventory groups: node on every host, postgres on the cluster, the monitoring
-    stack itself; then the role packs' metrics: FRR's sessions, the cluster's standby counts."""
+    stack itself, geth's own metrics on svc1; then the role packs' metrics: FRR's sessions, the
+    cluster's standby counts, geth's head."""
     wanted = ({("node", host) for host in LAB_HOSTS} | {("postgres", "pg1"), ("postgres", "pg2")}
-              | {("prometheus", "mon1"), ("alertmanager", "mon1")})
+              | {("prometheus", "mon1"), ("alertmanager", "mon1"), ("geth", "svc1")})
     deadline = time.monotonic() + 90
     while True:
         targets = prometheus_api(bizractl, "/api/v1/targets?state=active")["data"]["activeTargets"]
@@ -217,6 +218,10 @@ def test_prometheus_scrapes_every_lab_host_and_every_target_is_up(bizractl, conv
     assert {m["peer"] for m, _ in value('frr_bgp_peer_state{instance="edge1"} == 1')} == {"10.89.10.12", "10.89.10.13"}
     assert [v for _, v in value('pg_bizra_replication_streaming{instance="pg1"}')] == ["1"]
     assert [v for _, v in value('pg_bizra_replication_wanted_synchronous{instance="pg1"}')] == ["1"]
+    # The names the geth alert pack reads, from the real geth on svc1 (no consensus client in the
+    # lab fleet: its head stays at genesis).
+    assert [v for _, v in value('chain_head_block{instance="svc1"}')] == ["0"]
+    assert value('p2p_peers{instance="svc1"}'), "geth's p2p_peers is not scraped"
 
 
 def test_exporters_answer_the_monitoring_host_only(bizractl, converged):

@@ -106,3 +106,32 @@ def test_vm_settings():
 def test_bad_vm_settings_are_refused(hostvars, message):
     with pytest.raises(BadInputError, match=re.escape(message)):
         lab_spec_from_inventory(inventory(a={"ansible_host": "10.89.10.5", **hostvars}))
+
+
+GETH = {"name": "geth", "go_package": "github.com/ethereum/go-ethereum/cmd/geth", "version": "1.17.10"}
+
+
+def test_mirror_releases_come_from_the_inventory():
+    spec = lab_spec_from_inventory(inventory(a={"ansible_host": "10.89.10.5", "lab_mirror_releases": [GETH]},
+                                             b={"ansible_host": "10.89.10.6", "lab_mirror_releases": [GETH]}))
+    (release,) = spec.mirror_releases
+    assert (release.name, release.version, release.go_module) == ("geth", "1.17.10", "github.com/ethereum/go-ethereum")
+    assert lab_spec_from_inventory(inventory(a={"ansible_host": "10.89.10.5"})).mirror_releases == ()
+
+
+@pytest.mark.parametrize(("releases", "message"), [
+    ([{**GETH, "version": "v1.17.10"}], "lab_mirror_releases #1: version 'v1.17.10' is not a release version"),
+    ([{**GETH, "name": "Geth"}], "lab_mirror_releases #1: name 'Geth' is not lower-case letters"),
+    ([{**GETH, "go_package": "geth"}], "lab_mirror_releases #1: go_package 'geth' is not a Go package path"),
+    ([GETH, {"name": "geth"}], "lab_mirror_releases #2: needs exactly name, go_package and version"),
+    ("geth", "lab_mirror_releases must be a list"),
+])
+def test_bad_mirror_releases_are_refused_naming_the_entry(releases, message):
+    with pytest.raises(BadInputError, match=re.escape(message)):
+        lab_spec_from_inventory(inventory(a={"ansible_host": "10.89.10.5", "lab_mirror_releases": releases}))
+
+
+def test_mirror_releases_must_be_the_same_for_every_host():
+    with pytest.raises(BadInputError, match="lab_mirror_releases must be the same for every lab host"):
+        lab_spec_from_inventory(inventory(a={"ansible_host": "10.89.10.5", "lab_mirror_releases": [GETH]},
+                                          b={"ansible_host": "10.89.10.6"}))

@@ -1,0 +1,189 @@
+"""The lab's artifact mirror: release tarballs that lab hosts download the way production hosts do.
+
+Production installs geth from an official release tarball (upstream or the operator's artifact
+mirror), checked against a sha256 from the inventory. The lab cannot reach upstream's downloads,
+but this machine has Go and the Go module proxy. So the mirror builds each release the lab
+inventory pins (``lab_mirror_releases``) once from its Go module (``go install <package>@v<version>``),
+packs it the way upstream does (``<name>-linux-amd64-<version>-<id>.tar.gz`` holding
+``<name>-linux-amd64-<version>-<id>/<name>``), and serves ``<lab home>/mirror`` over HTTP on port
+8089 of the machine, which each lab network reaches at its gateway address.
+
+Next to each tarball, ``<name>-<version>.json`` records its file name, sha256 and build id; the
+lab inventories read the checksum from it (production inventories write theirs in). The Go proxy
+carries no VCS data, so where an upstream file name has the release commit's 8 hex digits, a
+lab build has the first 8 of the sha256 of the module's go.sum hash: stable for a version,
+and visibly not a commit of go-ethereum.
+
+A build is kept until the pinned version changes; the server keeps running between labs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bizractl.errors import LabError
+from bizractl.paths import lab_home
+
+PORT = 8089
+BUILD_TIMEOUT_SECONDS = 1800
+
+
+@dataclass(frozen=True)
+class Release:
+    """One release the mirror carries: built from ``go_package`` at ``v<version>``."""
+
+    name: str
+    go_package: str
+    version: str
+
+    @property
+    def go_module(self) -> str:
+        # github.com/ethereum/go-ethereum/cmd/geth -> github.com/ethereum/go-ethereum
+        return "/".join(self.go_package.split("/")[:3])
+
+
+def mirror_dir() -> Path:
+    return lab_home() / "mirror"
+
+
+def record_path(release: Release) -> Path:
+    return mirror_dir() / release.name / f"{release.name}-{release.version}.json"
+
+
+def _go() -> str:
+    found = shutil.which("go") or ("/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK) else None)
+    if not found:
+        raise LabError("the lab mirror builds its releases with Go (>= 1.23), and no `go` is on PATH "
+                       "or in /usr/local/go/bin: install Go (https://go.dev/dl/) and run again")
+    return found
+
+
+def _run(argv: list[str], env: dict[str, str], cwd: Path, what: str) -> str:
+    try:
+        done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True,
+                              timeout=BUILD_TIMEOUT_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        raise LabError(f"{what}: no result after {BUILD_TIMEOUT_SECONDS} s") from None
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        raise LabError(f"{what} failed (exit {done.returncode}):\n{tail}")
+    return done.stdout
+
+
+def build(release: Release, log) -> dict:
+    """Build, pack and record one release; returns its record. Kept until the version changes."""
+    record_file = record_path(release)
+    if record_file.is_file():
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+        if (record_file.parent / record["file"]).is_file():
+            return record
+    go = _go()
+    log(f"lab mirror: building {release.name} {release.version} from {release.go_package}@v{release.version} "
+        "(once; several minutes on 2 cores)")
+    env = {**os.environ, "GOFLAGS": "-buildvcs=false", "CGO_ENABLED": "1"}
+    with tempfile.TemporaryDirectory(prefix=f"bizra-mirror-{release.name}-") as work:
+        work_dir = Path(work)
+        module = json.loads(_run([go, "mod", "download", "-json", f"{release.go_module}@v{release.version}"],
+                                 env, work_dir, f"go mod download {release.go_module}@v{release.version}"))
+        build_id = hashlib.sha256(module["Sum"].encode()).hexdigest()[:8]
+        _run([go, "install", "-trimpath", f"{release.go_package}@v{release.version}"],
+             {**env, "GOBIN": str(work_dir / "bin")}, work_dir, f"go install {release.go_package}@v{release.version}")
+        go_version = _run([go, "env", "GOVERSION"], env, work_dir, "go env GOVERSION").strip()
+        top = f"{release.name}-linux-amd64-{release.version}-{build_id}"
+        tarball = record_file.parent / f"{top}.tar.gz"
+        tarball.parent.mkdir(parents=True, exist_ok=True)
+        partial = tarball.with_name(tarball.name + ".partial")
+        with tarfile.open(partial, "w:gz") as archive:
+            archive.add(work_dir / "bin" / release.name, arcname=f"{top}/{release.name}", filter=_release_member)
+            note = (f"{release.name} {release.version} built for the bizra lab from {release.go_package}"
+                    f"@v{release.version} with {go_version}; not an upstream release.\n").encode()
+            info = tarfile.TarInfo(f"{top}/BUILD-INFO")
+            info.size, info.mode = len(note), 0o644
+            archive.addfile(info, io.BytesIO(note))
+    partial.replace(tarball)
+    record = {"name": release.name, "version": release.version, "build_id": build_id, "file": tarball.name,
+              "sha256": hashlib.sha256(tarball.read_bytes()).hexdigest(), "go_package": release.go_package,
+              "go_version": go_version}
+    (tarball.parent / f"{tarball.name}.sha256").write_text(f"{record['sha256']}  {tarball.name}\n", encoding="utf-8")
+    record_file.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    log(f"lab mirror: {tarball.name} sha256 {record['sha256']}")
+    return record
+
+
+def _release_member(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    member.uid = member.gid = 0
+    member.uname = member.gname = "root"
+    member.mode = 0o755
+    return member
+
+
+def _pid_file() -> Path:
+    return lab_home() / "mirror.pid"
+
+
+def _serving(timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", PORT), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def serve(log) -> None:
+    """Start the HTTP server on the mirror directory unless it answers already."""
+    if _serving():
+        return
+    directory = mirror_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    log_file = lab_home() / "mirror.log"
+    # Detached and with its own files, so a caller that waits for our output (Molecule's
+    # command task) does not wait for the server too.
+    with open(log_file, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "http.server", "--bind", "0.0.0.0", "--directory", str(directory), str(PORT)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+    _pid_file().write_text(f"{process.pid}\n", encoding="utf-8")
+    for _ in range(50):
+        if _serving(timeout=0.2):
+            log(f"lab mirror: serving {directory} on port {PORT} (pid {process.pid})")
+            return
+        if process.poll() is not None:
+            break
+        subprocess.run(["sleep", "0.1"], check=False)
+    raise LabError(f"the lab mirror did not start on port {PORT}: see {log_file}")
+
+
+def stop() -> bool:
+    """Stop the server this machine started; True when one was running."""
+    pid_file = _pid_file()
+    if not pid_file.is_file():
+        return False
+    pid = int(pid_file.read_text(encoding="utf-8").strip() or 0)
+    pid_file.unlink()
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if b"http.server" not in cmdline:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    return True
+
+
+def ensure(releases: tuple[Release, ...], log) -> list[dict]:
+    """Every pinned release built, and the server up."""
+    records = [build(release, log) for release in releases]
+    serve(log)
+    return records
