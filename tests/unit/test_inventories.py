@@ -28,6 +28,7 @@ def hosts_of(data: dict, group: str) -> set[str]:
 def test_production_topology_matches_the_specification():
     data = inventory("production")
     assert len(hosts_of(data, "geth")) == 2
+    assert len(hosts_of(data, "rpc_gateways")) == 2
     assert len(hosts_of(data, "postgresql_primary")) == 1
     assert len(hosts_of(data, "postgresql_replicas")) == 3
     assert len(hosts_of(data, "influxdb")) == 1

@@ -5,9 +5,15 @@ the running release)."""
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
+import os
 import re
+import socket
+import ssl
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -21,11 +27,14 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests" / "geth"))
 from engine_driver import jwt_token  # noqa: E402  (the test driver's own JWT maker)
 
-ADDRESSES = {"geth1": "10.89.80.11", "geth2": "10.89.80.12", "cl1": "10.89.80.20"}
+ADDRESSES = {"geth1": "10.89.80.11", "geth2": "10.89.80.12", "cl1": "10.89.80.20", "gw1": "10.89.80.30"}
+GATEWAY = ADDRESSES["gw1"]
+CA_FILE = lab_key().parent.parent / "pki" / "mol-geth" / "ca.crt"
 NODES = ("geth1", "geth2")
 SECRETS = lab_key().parent.parent / "secrets"
 GETH_PLAYBOOK = str(ROOT / "playbooks" / "geth.yml")
 ROLLBACK_PLAYBOOK = str(ROOT / "playbooks" / "incident" / "geth_rollback.yml")
+STATUS_PLAYBOOK = str(ROOT / "playbooks" / "incident" / "geth_status.yml")
 FIRST_VERSION, SECOND_VERSION = "1.17.9", "1.17.10"
 
 
@@ -70,6 +79,84 @@ def engine_call(address: str, token: str | None) -> int:
         return error.code
 
 
+def tls() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(CA_FILE))
+
+
+def gateway_post(body: bytes | str, path: str = "/", timeout: float = 5) -> tuple[int, bytes]:
+    """POST to the gateway's HTTPS JSON-RPC endpoint, verifying its certificate; (status, body)."""
+    data = body.encode() if isinstance(body, str) else body
+    connection = http.client.HTTPSConnection(GATEWAY, 443, context=tls(), timeout=timeout)
+    try:
+        connection.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def rpc(method: str, *params) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+
+
+def ws_call(message: str) -> dict:
+    """One JSON-RPC call over the gateway's WebSocket port (TLS), with a minimal client."""
+    raw = socket.create_connection((GATEWAY, 8443), timeout=5)
+    sock = tls().wrap_socket(raw, server_hostname=GATEWAY)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET / HTTP/1.1\r\nHost: {GATEWAY}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    handshake = b""
+    while b"\r\n\r\n" not in handshake:
+        handshake += sock.recv(4096)
+    assert handshake.startswith(b"HTTP/1.1 101"), handshake[:200]
+    payload, mask = message.encode(), os.urandom(4)
+    header = bytes([0x81, 0x80 | 126]) + len(payload).to_bytes(2, "big") if len(payload) > 125 \
+        else bytes([0x81, 0x80 | len(payload)])
+    sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    frame = sock.recv(2)
+    length = frame[1] & 0x7F
+    if length == 126:
+        length = int.from_bytes(sock.recv(2), "big")
+    data = b""
+    while len(data) < length:
+        data += sock.recv(length - len(data))
+    sock.close()
+    return json.loads(data)
+
+
+class Load(threading.Thread):
+    """eth_blockNumber through the gateway every 250 ms: failures and the longest gap between answers."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stop, self.ok, self.failures, self.longest_gap = threading.Event(), 0, [], 0.0
+
+    def run(self):
+        last = time.monotonic()
+        while not self.stop.is_set():
+            try:
+                status, body = gateway_post(rpc("eth_blockNumber"), timeout=5)
+                good = status == 200 and "result" in json.loads(body)
+            except (OSError, ValueError) as error:
+                status, good = repr(error), False
+            now = time.monotonic()
+            if good:
+                self.ok += 1
+                self.longest_gap, last = max(self.longest_gap, now - last), now
+            else:
+                self.failures.append(status)
+            time.sleep(0.25)  # 4 requests/s: well under the per-client rate limit
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.join()
+
+
 def driver_log_since(hosts, since: str) -> list[str]:
     return hosts["cl1"].check_output(
         f"journalctl -u bizra-lab-engine-driver --since '{since}' --no-pager -o cat").splitlines()
@@ -111,14 +198,100 @@ def test_the_secrets_have_tight_modes_and_the_inventory_secret_is_used(hosts):
     assert re.fullmatch(r"[0-9a-f]{64}", made_on_host) and made_on_host != inventory_secret
 
 
-def test_rpc_is_local_and_metrics_carry_the_names_the_alerts_use(hosts):
+def test_rpc_listens_for_the_gateway_only_and_metrics_carry_the_names_the_alerts_use(hosts):
     listening = hosts["geth1"].check_output("ss -Hltn")
-    assert re.search(r"127\.0\.0\.1:8545\s", listening) and re.search(r"127\.0\.0\.1:8546\s", listening)
-    assert not re.search(r"(0\.0\.0\.0|\*|10\.89\.80\.11):854[56]\s", listening), listening
+    assert re.search(r"10\.89\.80\.11:8545\s", listening) and re.search(r"10\.89\.80\.11:8546\s", listening)
+    assert not re.search(r"(0\.0\.0\.0|\*):854[56]\s", listening), listening
+    dropin = json.loads(hosts["geth1"].file("/etc/bizra/firewall.d/geth.json").content_string)
+    rules = {rule["name"]: rule for rule in dropin["rules"]}
+    assert rules["geth_rpc"]["sources"] == [GATEWAY] and rules["geth_rpc"]["ports"] == [8545, 8546, 8552]
+    assert rules["geth_engine_api"]["sources"] == [ADDRESSES["cl1"]]
+    assert rules["geth_p2p"]["sources"] == ["0.0.0.0/0", "::/0"]
     with urllib.request.urlopen(f"http://{ADDRESSES['geth1']}:6060/debug/metrics/prometheus", timeout=5) as answer:
         metrics = answer.read().decode()
     for name in ("chain_head_block", "chain_head_header", "p2p_peers"):
         assert re.search(rf"^{name} ", metrics, re.MULTILINE), f"{name} missing from geth's metrics"
+
+
+def test_the_gateway_speaks_tls_only_over_http_and_websocket():
+    status, body = gateway_post(rpc("eth_blockNumber"))
+    assert status == 200 and int(json.loads(body)["result"], 16) > 0
+    assert ws_call(rpc("eth_chainId"))["result"] == hex(31337)
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+        plain = http.client.HTTPConnection(GATEWAY, 443, timeout=5)
+        plain.request("POST", "/", body=rpc("eth_blockNumber"), headers={"Content-Type": "application/json"})
+        plain.getresponse().read()
+
+
+def test_the_gateway_never_passes_admin_debug_personal_or_miner_methods():
+    for method in ("admin_nodeInfo", "debug_traceBlockByNumber", "personal_listAccounts", "miner_start",
+                   "ADMIN_peers"):
+        assert gateway_post(rpc(method))[0] == 403, method
+    batch = json.dumps([json.loads(rpc("eth_blockNumber")), {"jsonrpc": "2.0", "id": 2, "method": "admin_peers"}])
+    assert gateway_post(batch)[0] == 403
+    assert gateway_post('{"jsonrpc":"2.0","id":1,"method":"\\u0061dmin_peers","params":[]}')[0] == 403
+    # Over WebSocket the gateway cannot read messages: the nodes do not serve these namespaces.
+    assert ws_call(rpc("admin_nodeInfo"))["error"]["code"] == -32601
+
+
+def test_the_gateway_enforces_the_url_and_body_limits():
+    assert gateway_post(rpc("eth_blockNumber"), path="/" + "a" * 3000)[0] == 414
+    assert gateway_post(b" " * (1024 * 1024 + 1))[0] == 413
+    status, body = gateway_post(b" " * (1024 * 1024 - 200) + rpc("eth_blockNumber").encode())
+    assert status == 200 and "result" in json.loads(body), "a body just under 1 MB must pass"
+
+
+def test_the_gateway_limits_connections_and_keeps_serving():
+    held = []
+    try:
+        for _ in range(20):  # the lab's rpc_gateway_max_http_connections
+            connection = http.client.HTTPSConnection(GATEWAY, 443, context=tls(), timeout=5)
+            connection.request("POST", "/", body=rpc("eth_blockNumber"), headers={"Content-Type": "application/json"})
+            assert connection.getresponse().read()
+            held.append(connection)
+        assert gateway_post(rpc("eth_blockNumber"))[0] == 503, "connection 21 must be refused"
+    finally:
+        for connection in held:
+            connection.close()
+    wait_for(lambda: gateway_post(rpc("eth_blockNumber"))[0] == 200, 10, "the gateway to serve again")
+
+
+def test_the_gateway_rate_limits_each_client_and_keeps_serving(hosts):
+    # From cl1, a client of its own: 120 requests as fast as it can (the limit: 50 in any 5 s).
+    script = (
+        "import http.client, ssl, json, collections\n"
+        f"ctx = ssl.create_default_context(cafile='/tmp/gateway-ca.crt')\n"
+        "counts = collections.Counter()\n"
+        "for _ in range(120):\n"
+        f"    c = http.client.HTTPSConnection('{GATEWAY}', 443, context=ctx, timeout=5)\n"
+        "    c.request('POST', '/', body='{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_blockNumber\",\"params\":[]}',"
+        " headers={'Content-Type': 'application/json'})\n"
+        "    counts[c.getresponse().status] += 1\n"
+        "    c.close()\n"
+        "print(json.dumps(counts))\n")
+    hosts["cl1"].run(f"cat > /tmp/gateway-ca.crt <<'EOF'\n{CA_FILE.read_text()}EOF")
+    hosts["cl1"].run(f"cat > /tmp/rate.py <<'EOF'\n{script}EOF")
+    counts = json.loads(hosts["cl1"].check_output("python3 /tmp/rate.py"))
+    print(f"\nrate limit from cl1: {counts}")
+    assert 50 <= counts.get("200", 0) < 120 and counts.get("429", 0) > 0 and set(counts) <= {"200", "429"}
+    assert gateway_post(rpc("eth_blockNumber"))[0] == 200, "another client is not limited"
+
+
+def test_failover_when_a_node_stops_keeps_the_gateway_answering(hosts):
+    # The tests before sent bursts from this client; requests refused with 429 count too, so let
+    # the client's rate settle first (two windows of 5 s).
+    time.sleep(11)
+    with Load() as load:
+        time.sleep(2)
+        hosts["geth1"].check_output("systemctl stop geth")
+        time.sleep(8)
+        hosts["geth1"].check_output("systemctl start geth")
+        wait_for(lambda: head(hosts["geth1"]) >= head(hosts["geth2"]), 60, "geth1 to catch up",
+                 retry_on=(AssertionError,))
+        time.sleep(4)
+    print(f"\nfailover (geth1 stopped for 8 s): {load.ok} answers, {len(load.failures)} failed "
+          f"{load.failures[:5]}, longest gap between answers {load.longest_gap:.2f} s")
+    assert load.ok > 25 and not load.failures
 
 
 def test_the_unit_is_sandboxed_and_stops_geth_gently(hosts):
@@ -131,6 +304,17 @@ def test_the_unit_is_sandboxed_and_stops_geth_gently(hosts):
     assert shown["KillSignal"] == "2" and shown["User"] == "geth"
     assert shown["TimeoutStopUSec"] in ("15min", "900s") or shown["TimeoutStopUSec"].startswith("15min")
     assert int(shown["LimitNOFILE"]) >= 10 + 2000
+
+
+def test_the_status_playbook_shows_each_node_and_the_gateways_view_and_changes_nothing(hosts):
+    code, output, recap = run_playbook(STATUS_PLAYBOOK)
+    assert code == 0, output[-3000:]
+    for name in NODES:
+        line = re.search(rf"{name}: running, release {FIRST_VERSION}, head (\d+) \((\d+) s old\), peers 1, "
+                         r"gateways: gw1=UP", output)
+        assert line, f"no status line for {name}:\n{output[-2000:]}"
+        assert int(line.group(1)) > 0 and int(line.group(2)) < 30
+    assert_nothing_changed(recap, output, NODES)
 
 
 def test_check_mode_changes_nothing_and_shows_no_secret():
@@ -188,8 +372,12 @@ def test_an_upgrade_restarts_one_node_at_a_time_behind_the_gate(hosts):
     # A file in the datadir that is not geth's: the role must not chown the datadir recursively.
     hosts["geth1"].check_output("touch /var/lib/geth/not-geths && chown root:root /var/lib/geth/not-geths")
     started = time.monotonic()
-    code, output, _ = run_playbook(GETH_PLAYBOOK, "-e", f"geth_version={SECOND_VERSION}")
+    with Load() as load:
+        code, output, _ = run_playbook(GETH_PLAYBOOK, "-e", f"geth_version={SECOND_VERSION}")
     took = time.monotonic() - started
+    print(f"\nrolling upgrade under load through the gateway: {load.ok} answers, {len(load.failures)} failed "
+          f"{load.failures[:5]}, longest gap {load.longest_gap:.2f} s")
+    assert not load.failures
     assert code == 0, output[-4000:]
     for name in NODES:
         assert running_version(hosts[name]) == f"/opt/geth/geth-{SECOND_VERSION}/geth"
@@ -230,6 +418,9 @@ def test_a_rollback_goes_back_one_node_at_a_time(hosts):
 def test_a_failed_health_gate_stops_the_run_at_that_node(hosts):
     hosts["cl1"].check_output("systemctl stop bizra-lab-engine-driver")  # no consensus client: no new head
     try:
+        # Heads stop moving: once they are older than geth_health_max_head_age (10 s) every node
+        # leaves the gateway's rotation and the gateway says so (503) rather than serve a stale chain.
+        wait_for(lambda: gateway_post(rpc("eth_blockNumber"))[0] == 503, 40, "the gateway to drop the stale nodes")
         geth2_pid = main_pid(hosts["geth2"])
         code, output, _ = run_playbook(GETH_PLAYBOOK, "-e", "geth_max_peers=12", "-e", "common_ready_timeout=12")
         assert code != 0
@@ -241,3 +432,4 @@ def test_a_failed_health_gate_stops_the_run_at_that_node(hosts):
         hosts["cl1"].check_output("systemctl start bizra-lab-engine-driver")
     code, output, _ = run_playbook(GETH_PLAYBOOK)
     assert code == 0, output[-3000:]
+    wait_for(lambda: gateway_post(rpc("eth_blockNumber"))[0] == 200, 30, "the nodes back in rotation")
