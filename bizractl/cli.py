@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import sys
 from functools import wraps
+from pathlib import Path
 
 import click
 
 from bizractl import __version__
 from bizractl.errors import BadInputError, BizraError
-from bizractl.exitcodes import EXIT_BAD_INPUT, EXIT_ERROR
+from bizractl.exitcodes import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_LOCKED
+from bizractl.runlock import LockedError
 from bizractl.settings import DEFAULT_RUNS_KEEP, ENV_PROJECT, Settings
 
 
@@ -32,6 +34,8 @@ def user_errors(func):
             return func(*args, **kwargs)
         except BadInputError as exc:
             _fail(str(exc), EXIT_BAD_INPUT)
+        except LockedError as exc:
+            _fail(str(exc), EXIT_LOCKED)
         except BizraError as exc:
             _fail(str(exc), EXIT_ERROR)
 
@@ -50,7 +54,8 @@ def main(ctx: click.Context, project: str | None) -> None:
     Exit codes:
       0 success            3 task failures
       1 unexpected error   4 unreachable hosts (no task failed)
-      2 bad input          130 interrupted
+      2 bad input          5 another deploy holds the inventory's lock
+                           130 interrupted
     """
     ctx.obj = {"project": project}
 
@@ -119,6 +124,64 @@ def plan(ctx: click.Context, playbook: str, show_diff: bool, **opts) -> None:
     Nothing on the hosts changes. The diffs are kept in the run directory (plan.diff).
     """
     _run(ctx, playbook, check=True, diff=True, show_diff=show_diff, **opts)
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail: one hash-chained record per deploy, plan and incident run (<runs dir>/audit.log)."""
+
+
+def _audit_log(ctx: click.Context):
+    from bizractl import audit as audit_trail
+    from bizractl.paths import find_project_root
+
+    settings, named_by = _settings(ctx)
+    return audit_trail.log_path(settings.runs_dir_for(find_project_root(settings.project, named_by=named_by)))
+
+
+@audit.command("list")
+@click.option("-n", "--last", "last", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many of the newest records.")
+@click.option("--json", "as_json", is_flag=True, help="The records as JSON lines.")
+@click.pass_context
+@user_errors
+def audit_list(ctx: click.Context, last: int, as_json: bool) -> None:
+    """Show the newest records: when, who, what, against which inventory, and the result."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from bizractl import audit as audit_trail
+
+    records = audit_trail.read(_audit_log(ctx))[-last:]
+    if as_json:
+        for record in records:
+            click.echo(json.dumps(record, sort_keys=True))
+        return
+    table = Table(title=f"audit trail ({len(records)} newest)", title_justify="left")
+    for column in ("seq", "time", "user", "verb", "playbook", "inventory", "limit", "-e names", "result",
+                   "changed"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(str(r["seq"]), r["time"], f"{r['user']}@{r['controller']}", r["verb"], r["playbook"],
+                      Path(r["inventory"]).name, r.get("limit") or "", ",".join(r.get("extra_vars", [])),
+                      r["result"], str(len(r.get("changed_tasks", []))))
+    Console().print(table)
+
+
+@audit.command("verify")
+@click.pass_context
+@user_errors
+def audit_verify(ctx: click.Context) -> None:
+    """Check every record's hash and the chain; name the first edited, removed or reordered record."""
+    from bizractl import audit as audit_trail
+
+    path = _audit_log(ctx)
+    count, problem = audit_trail.verify(path)
+    if problem is not None:
+        _fail(f"audit trail {path}: {problem.message} ({count} record(s) read)", EXIT_ERROR)
+    click.echo(f"audit trail {path}: {count} record(s), chain intact")
 
 
 @main.group()

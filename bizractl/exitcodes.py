@@ -7,6 +7,7 @@ EXIT_ERROR = 1  # Ansible or bizractl failed unexpectedly (see the run's artifac
 EXIT_BAD_INPUT = 2  # unknown playbook, missing inventory, bad option, playbook syntax error
 EXIT_TASK_FAILED = 3  # one or more tasks failed on one or more hosts
 EXIT_UNREACHABLE = 4  # hosts unreachable, no task failed
+EXIT_LOCKED = 5  # another deploy against the same inventory is running
 EXIT_INTERRUPTED = 130  # interrupted (Ctrl-C); hosts may be mid-change, re-run to converge
 
 MEANING = {
@@ -15,6 +16,7 @@ MEANING = {
     EXIT_BAD_INPUT: "bad input",
     EXIT_TASK_FAILED: "task failures",
     EXIT_UNREACHABLE: "unreachable hosts",
+    EXIT_LOCKED: "locked by another deploy",
     EXIT_INTERRUPTED: "interrupted",
 }
 

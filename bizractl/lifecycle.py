@@ -3,7 +3,8 @@
 - prepare: resolve what the user named, make the run directory, write the -e values to private
   files; everything is in the returned RunSpec (run id, title, temporary directory).
 - execute: the one place that touches ansible-runner (imported lazily); returns the recorder.
-- record: summary.json, plan.diff, owner-only modes, the temporary files removed, old runs pruned.
+- record: summary.json, plan.diff, owner-only modes, the temporary files removed, old runs pruned,
+  and one record appended to the hash-chained audit trail (audit.py).
 - report: the tables the user reads.
 ``run`` strings them together and always records, also after Ctrl-C or an error.
 """
@@ -18,8 +19,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bizractl import __version__, audit, resolve, runlock, runs
 from bizractl import report as reports
-from bizractl import resolve, runs
 from bizractl.errors import BadInputError
 from bizractl.exitcodes import MEANING, map_exit_code
 from bizractl.paths import ensure_collection_link, find_project_root
@@ -64,11 +65,22 @@ def prepare(settings: Settings, request: RunRequest, named_by: str = "--project"
         vault_file = Path(request.vault_password_file).expanduser().resolve()
         if not vault_file.is_file():
             raise BadInputError(f"--vault-password-file: no such file {vault_file}")
-    # The -e values first: a bad one is bad input, and no run directory exists yet.
+    # The -e values first: a bad one is bad input, and nothing exists yet.
     extra_dir, extra_files = runs.write_extra_vars(request.extra_vars)
     runs_dir = settings.runs_dir_for(root)
-    run_id = runs.new_run_id(playbook)
-    run_dir = runs.create_run_dir(runs_dir, run_id)
+    lock = None
+    try:
+        # One deploy per inventory at a time (plans change nothing and take no lock); a refused
+        # deploy leaves no run directory behind.
+        lock = None if request.check else runlock.acquire(runs_dir, inventory, playbook)
+        run_id = runs.new_run_id(playbook)
+        run_dir = runs.create_run_dir(runs_dir, run_id)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        if extra_dir is not None:
+            shutil.rmtree(extra_dir, ignore_errors=True)
+        raise
     verb = "plan" if request.check else "deploy"
     return RunSpec(
         project_root=root, playbook=playbook, inventory=inventory, run_dir=run_dir, run_id=run_id,
@@ -76,6 +88,7 @@ def prepare(settings: Settings, request: RunRequest, named_by: str = "--project"
         limit=request.limit, tags=request.tags, skip_tags=request.skip_tags, check=request.check,
         diff=request.diff, forks=request.forks, vault_password_file=vault_file, verbosity=request.verbosity,
         extra_vars_files=extra_files, extra_vars_dir=extra_dir,
+        extra_vars_names=runs.extra_var_names(extra_dir, extra_files), lock=lock,
     )
 
 
@@ -121,14 +134,24 @@ def record(outcome: RunOutcome) -> None:
     cleanup(spec)
     if spec.check and outcome.recorder.changes:
         write_plan_diff(spec.run_dir / "plan.diff", outcome.recorder)
-    write_summary(spec.run_dir / "summary.json", outcome)
+    summary = write_summary(spec.run_dir / "summary.json", outcome)
     runs.make_private(spec.run_dir)
     if spec.runs_dir is not None:
+        audit.append(audit.log_path(spec.runs_dir), audit.entry_for(
+            run_id=spec.run_id, verb="plan" if spec.check else "deploy", playbook=spec.playbook,
+            inventory=spec.inventory, project_root=spec.project_root, version=__version__, limit=spec.limit,
+            tags=spec.tags, skip_tags=spec.skip_tags, extra_var_names=spec.extra_vars_names,
+            exit_code=outcome.code, result=summary["result"],
+            hosts={name: {k: counts[k] for k in ("ok", "changed", "failed", "unreachable")}
+                   for name, counts in summary["hosts"].items()},
+            changes=[{k: c[k] for k in ("host", "role", "task")} for c in summary["changes"]]))
         runs.prune_runs(spec.runs_dir, spec.keep_runs)
 
 
 def cleanup(spec: RunSpec) -> None:
-    """Remove the private -e files and scrub the environment copy ansible-runner wrote."""
+    """Remove the private -e files, scrub the environment copy ansible-runner wrote, free the lock."""
+    if spec.lock is not None:
+        spec.lock.release()
     if spec.extra_vars_dir is not None:
         shutil.rmtree(spec.extra_vars_dir, ignore_errors=True)
     for artifact in spec.artifact_dir.glob("*"):
@@ -146,6 +169,8 @@ def report(console: Console, outcome: RunOutcome, show_diff: bool = False) -> No
 def run(settings: Settings, request: RunRequest, console: Console, show_diff: bool = False,
         named_by: str = "--project") -> int:
     spec = prepare(settings, request, named_by)
+    if spec.lock is not None and spec.lock.took_over:
+        console.print(f"bizractl: {spec.lock.took_over}")
     try:
         outcome = execute(spec, console)
     except BaseException:
@@ -162,7 +187,7 @@ def _wait(finished: threading.Event, thread: threading.Thread) -> None:
             return
 
 
-def write_summary(path: Path, outcome: RunOutcome) -> None:
+def write_summary(path: Path, outcome: RunOutcome) -> dict:
     """The run's result for tools and people: hosts, failures, changes (no diffs, no values)."""
     spec, recorder = outcome.spec, outcome.recorder
     summary = {
@@ -186,6 +211,7 @@ def write_summary(path: Path, outcome: RunOutcome) -> None:
     }
     path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     path.chmod(0o600)
+    return summary
 
 
 def write_plan_diff(path: Path, recorder: RunRecorder) -> None:

@@ -69,6 +69,18 @@ def write_extra_vars(values: tuple[str, ...]) -> tuple[Path | None, tuple[Path, 
     return tmp, tuple(files)
 
 
+def extra_var_names(extra_dir: Path | None, files: tuple[Path, ...]) -> tuple[str, ...]:
+    """The names (never the values) of the -e variables, for the audit trail: the keys of the files
+    write_extra_vars made, and ``@<file name>`` for a file the user gave."""
+    names: list[str] = []
+    for path in files:
+        if extra_dir is not None and path.parent == extra_dir:
+            names.extend(sorted(json.loads(path.read_text(encoding="utf-8"))))
+        else:
+            names.append(f"@{path.name}")
+    return tuple(names)
+
+
 def parse_extra_vars(value: str, number: int = 1) -> dict:
     """``-e`` as Ansible reads it: a JSON/YAML mapping, or ``key=value key2=value2``.
 

@@ -35,6 +35,10 @@ class RunSpec:
     extra_vars_files: tuple[Path, ...] = field(default_factory=tuple)
     # The private temporary directory holding them; the run removes it when it ends.
     extra_vars_dir: Path | None = None
+    # Their variable names (never values), for the audit trail.
+    extra_vars_names: tuple[str, ...] = field(default_factory=tuple)
+    # The inventory's run lock a deploy holds until it is recorded (runlock.RunLock; None for plans).
+    lock: object | None = field(default=None, compare=False)
 
     @property
     def artifact_dir(self) -> Path:

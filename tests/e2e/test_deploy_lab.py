@@ -122,6 +122,14 @@ def test_secrets_never_reach_run_artifacts(bizractl, converged):
     assert leaks.stdout == "", f"secret found in {leaks.stdout}"
     modes = {p.stat().st_mode & 0o077 for p in result.run_dir.rglob("*") if p.is_file()}
     assert modes == {0}, "run artifacts must not be readable by group or others"
+    # The audit trail names the -e variable, never its value, and its chain holds.
+    log = bizractl.runs_dir / "audit.log"
+    assert sentinel_var not in log.read_text() and sentinel_env not in log.read_text()
+    last = json.loads(log.read_text().splitlines()[-1])
+    assert (last["run_id"], last["extra_vars"], last["limit"], last["tags"]) == (
+        result.run_dir.name, ["bizra_probe_password"], "edge1", "base::journald")
+    verified = bizractl("audit", "verify")
+    assert verified.code == EXIT_OK and "chain intact" in verified.output, verified.output
 
 
 def test_interrupt_stops_cleanly_and_next_run_converges(bizractl, converged):

@@ -3,15 +3,17 @@ record (summary, private files, no -e file left), the progress log's task lines.
 
 import io
 import json
+import os
 import stat
 
 import pytest
 from rich.console import Console
 
-from bizractl import lifecycle
+from bizractl import lifecycle, runlock
 from bizractl.errors import BadInputError
 from bizractl.recorder import RunRecorder
 from bizractl.report import ProgressView
+from bizractl.runlock import LockedError
 from bizractl.settings import Settings
 
 
@@ -72,3 +74,35 @@ def test_the_progress_log_names_tasks_that_ran_not_those_skipped_everywhere():
     text = out.getvalue()
     assert "PostgreSQL" in text and "postgresql : Check health" in text
     assert "Stop the rolling restart" not in text
+
+
+def test_a_second_deploy_on_the_same_inventory_is_refused_naming_the_holder(project_root, tmp_path):
+    settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(project_root))
+    first = lifecycle.prepare(settings, lifecycle.RunRequest("site"))
+    try:
+        with pytest.raises(LockedError, match=r"another deploy against .*inventories/lab is running \(.*pid "
+                                              rf"{os.getpid()}, site\.yml, since "):
+            lifecycle.prepare(settings, lifecycle.RunRequest("geth", extra_vars=("a=1",)))
+        runs_before = {p.name for p in (tmp_path / "runs").iterdir()}
+        # A plan changes nothing: it takes no lock and runs beside the deploy.
+        plan = lifecycle.prepare(settings, lifecycle.RunRequest("site", check=True))
+        assert plan.lock is None
+        lifecycle.cleanup(plan)
+        assert {p.name for p in (tmp_path / "runs").iterdir()} == runs_before | {plan.run_dir.name}
+    finally:
+        lifecycle.cleanup(first)
+    again = lifecycle.prepare(settings, lifecycle.RunRequest("site"))
+    assert again.lock.took_over == ""
+    lifecycle.cleanup(again)
+
+
+def test_a_lock_left_by_a_process_that_is_gone_is_taken_over(project_root, tmp_path):
+    lock_file = runlock.lock_path(tmp_path / "runs", project_root / "inventories" / "lab")
+    lock_file.parent.mkdir(parents=True)
+    lock_file.write_text(json.dumps({"user": "sre", "controller": "ops1", "pid": 999999, "playbook": "site.yml",
+                                     "started": "2026-12-01T03:00:00Z"}))
+    settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(project_root))
+    spec = lifecycle.prepare(settings, lifecycle.RunRequest("site"))
+    assert spec.lock.took_over == ("took over the lock left by sre@ops1 pid 999999, site.yml, "
+                                   "since 2026-12-01T03:00:00Z (that process is gone)")
+    lifecycle.cleanup(spec)
