@@ -1,7 +1,7 @@
 """One deploy at a time per inventory.
 
 A deploy (not a plan: plans change nothing) holds an exclusive ``flock`` on
-``<runs dir>/locks/<inventory>-<digest of its path>.lock`` for as long as it runs, and writes its
+``<runs dir>/.locks/<inventory>-<digest of its path>.lock`` for as long as it runs, and writes its
 holder there (user, controller, pid, playbook, start time). A second deploy against the same
 inventory is refused at once, naming the holder. The kernel drops the lock when its process ends,
 however it ends; a holder record left behind by a process that is gone is taken over with a
@@ -44,7 +44,7 @@ class RunLock:
 
 def lock_path(runs_dir: Path, inventory: Path) -> Path:
     digest = hashlib.sha256(str(inventory.resolve()).encode()).hexdigest()[:12]
-    return runs_dir / "locks" / f"{inventory.name}-{digest}.lock"
+    return runs_dir / ".locks" / f"{inventory.name}-{digest}.lock"
 
 
 def _describe(holder: dict) -> str:

@@ -34,10 +34,13 @@ def make_private(run_dir: Path) -> None:
 
 
 def prune_runs(runs_dir: Path, keep: int) -> list[Path]:
-    """Remove the oldest run directories beyond ``keep``. Returns what was removed."""
+    """Remove the oldest run directories beyond ``keep``. Returns what was removed.
+
+    Only run directories count: not the audit log, not the run locks (``.locks``).
+    """
     if keep < 1 or not runs_dir.is_dir():
         return []
-    runs = sorted((p for p in runs_dir.iterdir() if p.is_dir()), key=lambda p: p.name)
+    runs = sorted((p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
     doomed = runs[: max(0, len(runs) - keep)]
     for path in doomed:
         shutil.rmtree(path, ignore_errors=True)

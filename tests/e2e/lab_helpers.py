@@ -35,7 +35,8 @@ class Bizractl:
             [str(BIZRACTL), "--project", str(ROOT), *args], capture_output=True, text=True, timeout=timeout,
             env={**os.environ, "BIZRA_RUNS_DIR": str(self.runs_dir), **(env or {})}, check=False,
         )
-        new = sorted(p for p in set(self.runs_dir.iterdir()) - before if p.is_dir()) if self.runs_dir.is_dir() else []
+        new = sorted(p for p in set(self.runs_dir.iterdir()) - before if p.is_dir() and not p.name.startswith(".")) \
+            if self.runs_dir.is_dir() else []
         return Result(proc.returncode, proc.stdout + proc.stderr, new[-1] if new else None)
 
 

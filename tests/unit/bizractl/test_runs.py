@@ -29,11 +29,14 @@ def test_run_dirs_are_private(tmp_path: Path):
 
 
 def test_prune_keeps_the_newest(tmp_path: Path):
-    for name in ("20260101T000000Z-a", "20260102T000000Z-b", "20260103T000000Z-c"):
+    for name in ("20260101T000000Z-a", "20260102T000000Z-b", "20260103T000000Z-c", ".locks"):
         (tmp_path / name).mkdir()
+    (tmp_path / "audit.log").write_text("")
     removed = prune_runs(tmp_path, keep=2)
     assert [p.name for p in removed] == ["20260101T000000Z-a"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["20260102T000000Z-b", "20260103T000000Z-c"]
+    # The run locks and the audit trail are not runs: never pruned, never counted.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".locks", "20260102T000000Z-b", "20260103T000000Z-c",
+                                                          "audit.log"]
 
 
 def test_extra_vars_go_to_private_files(tmp_path: Path):
