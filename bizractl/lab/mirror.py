@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,7 +162,7 @@ def serve(log) -> None:
             return
         if process.poll() is not None:
             break
-        subprocess.run(["sleep", "0.1"], check=False)
+        time.sleep(0.1)
     raise LabError(f"the lab mirror did not start on port {PORT}: see {log_file}")
 
 
