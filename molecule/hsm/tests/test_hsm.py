@@ -1,0 +1,222 @@
+"""Two HSM clients with real SoftHSM2 tokens: one token per partition, a secp256k1 key made inside
+it, a signing service that signs through PKCS#11 with the role's plumbing, the signature checked by
+an independent library, the appliance certificate pinned, the NTLS metric following the (stand-in)
+appliance, a canary PIN nowhere it must not be, and bad input refused before anything changes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from scenario_helpers import assert_nothing_changed, lab_key, run_playbook, ssh_host, wait_for
+
+ROOT = Path(__file__).resolve().parents[3]
+ADDRESSES = {"signer1": "10.89.90.11", "signer2": "10.89.90.12", "hsm1": "10.89.90.20"}
+SIGNERS = ("signer1", "signer2")
+HSM_PLAYBOOK = str(ROOT / "playbooks" / "hsm.yml")
+SECRETS = lab_key().parent.parent / "secrets"
+METRICS = "/var/lib/prometheus/node-exporter/bizra_hsm.prom"
+PIN_FILE = "/etc/bizra/hsm/credentials/lab-signer.service.pin"
+PARTITIONS = [
+    {"label": "trading-operations", "key_types": ["secp256k1", "rsa-4096"], "m_of_n": {"m": 3, "n": 5},
+     "keys": [{"label": "hot-wallet-signer", "type": "secp256k1"}]},
+    {"label": "user-authentication", "key_types": ["rsa-2048", "aes-256"], "m_of_n": {"m": 2, "n": 3},
+     "keys": [{"label": "session-wrap", "type": "aes-256"}]},
+]
+
+
+@pytest.fixture(scope="module")
+def hosts():
+    return {name: ssh_host(address) for name, address in ADDRESSES.items()}
+
+
+def canaries() -> list[str]:
+    """Each signer's trading user PIN (made by the inventory's password lookup, with its prefix)."""
+    return ["CANARY" + (SECRETS / f"mol-hsm-{name}-trading-user").read_text().strip() for name in SIGNERS]
+
+
+def flat(output: str) -> str:
+    return " ".join(output.split())
+
+
+def sign(host, message: str) -> dict:
+    host.check_output(f"mkdir -p /var/lib/lab-signer && printf %s {message!r} > /var/lib/lab-signer/message")
+    host.check_output("systemctl start lab-signer.service")
+    return json.loads(host.check_output("cat /var/lib/lab-signer/result.json"))
+
+
+def independently_verified(result: dict, message: str) -> bool:
+    """Verify with Python's cryptography (OpenSSL), not the token: the public point from the token."""
+    point = bytes.fromhex(result["public"])
+    point = point[2:] if point[0] == 0x04 and point[1] == len(point) - 2 else point  # DER OCTET STRING
+    key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), point)
+    raw = bytes.fromhex(result["signature"])
+    signature = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    try:
+        key.verify(signature, message.encode(), ec.ECDSA(hashes.SHA256()))
+        return True
+    except InvalidSignature:
+        return False
+
+
+def test_each_partition_is_a_token_of_its_own(hosts):
+    for name in SIGNERS:
+        slots = hosts[name].check_output("softhsm2-util --show-slots")
+        for label in ("trading-operations", "user-authentication"):
+            assert f"Label:            {label}" in slots, (name, slots)
+        assert slots.count("User PIN init.:   yes") == 2, (name, slots)
+
+
+def test_token_files_belong_to_the_signing_account(hosts):
+    for name in SIGNERS:
+        owners = hosts[name].check_output(
+            "stat -c '%U %a' $(dirname $(grep -l trading-operations /var/lib/softhsm/tokens/*/token.object))"
+            " $(dirname $(grep -l user-authentication /var/lib/softhsm/tokens/*/token.object))")
+        # trading-operations is the signing service's (signer); user-authentication no service uses.
+        assert owners.split("\n") == ["signer 2700", "root 2700"], (name, owners)
+
+
+def test_signing_service_signs_through_pkcs11_and_an_independent_library_verifies(hosts):
+    message = "transfer 1.5 ETH to 0xabc (lab)"
+    result = sign(hosts["signer1"], message)
+    assert result["token"] == "trading-operations"
+    assert result["verified_by_token"] is True
+    assert independently_verified(result, message)
+    assert not independently_verified(result, message + " tampered")
+    # The private key never leaves the token.
+    assert result["sensitive"] is True and result["extractable"] is False
+    assert result["value_read"].startswith("refused"), result
+
+
+def test_a_hosts_token_is_its_own(hosts):
+    message = "same message on both hosts"
+    first, second = sign(hosts["signer1"], message), sign(hosts["signer2"], message)
+    assert first["serial"] != second["serial"]
+    assert first["public"] != second["public"]
+    # signer1's signature is not one of signer2's key.
+    assert not independently_verified({**first, "public": second["public"]}, message)
+    # signer2 cannot see signer1's token.
+    assert first["serial"] not in hosts["signer2"].check_output("softhsm2-util --show-slots")
+
+
+def test_pin_file_is_the_services_only(hosts):
+    host = hosts["signer1"]
+    assert host.check_output(f"stat -c '%U %G %a' {PIN_FILE}") == "signer root 400"
+    assert host.check_output("stat -c '%a' /etc/bizra/hsm/credentials") == "711"
+    assert host.run(f"runuser -u nobody -- cat {PIN_FILE}").rc != 0
+    assert host.run("runuser -u nobody -- ls /etc/bizra/hsm/credentials").rc != 0
+    drop_in = host.check_output("cat /etc/systemd/system/lab-signer.service.d/bizra-hsm.conf")
+    assert f"HSM_PIN_FILE={PIN_FILE}" in drop_in and "SupplementaryGroups=softhsm" in drop_in
+
+
+def test_appliance_certificate_is_pinned(hosts):
+    expected = (lab_key().parent.parent / "pki" / "mol-hsm" / "ntls-standin.crt").read_text().strip()
+    for name in SIGNERS:
+        assert hosts[name].check_output("cat /etc/bizra/hsm/servers/luna-a.pem").strip() == expected
+
+
+def test_a_certificate_that_differs_from_the_pin_is_refused(hosts):
+    wrong = "ab" * 32
+    servers = [{"name": "luna-a", "address": ADDRESSES["hsm1"], "fingerprint": wrong}]
+    before = hosts["signer1"].check_output("sha256sum /etc/bizra/hsm/servers/luna-a.pem")
+    code, output, recap = run_playbook(HSM_PLAYBOOK, "-e", json.dumps({"hsm_client_servers": servers}))
+    text = flat(output)
+    assert code != 0
+    assert "refusing the HSM appliance certificate" in text and f"the inventory pins {wrong}" in text, text[-2000:]
+    assert all(recap[name]["changed"] == 0 for name in SIGNERS), recap
+    assert hosts["signer1"].check_output("sha256sum /etc/bizra/hsm/servers/luna-a.pem") == before
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ({"hsm_client_partitions": [{**PARTITIONS[0], "m_of_n": {"m": 6, "n": 5}}, PARTITIONS[1]]},
+     "partition trading-operations: m_of_n 6 of 5 is not a quorum (1 <= M <= N <= 16)"),
+    ({"hsm_client_partitions": [{**PARTITIONS[0], "key_types": ["secp256k1", "dsa-1024"]}, PARTITIONS[1]]},
+     "partition trading-operations: unknown key type 'dsa-1024'"),
+    ({"hsm_client_partitions": [PARTITIONS[0], {**PARTITIONS[1], "label": "trading-operations"}]},
+     "hsm_client_partitions: labels must differ, got trading-operations, trading-operations"),
+    ({"hsm_client_servers": [{"name": "luna-a", "address": "10.89.90.20", "fingerprint": "not-hex"}]},
+     "hsm_client_servers: luna-a fingerprint 'not-hex' is not a SHA-256 fingerprint"),
+    ({"hsm_client_partitions": [{**PARTITIONS[0], "keys": [{"label": "k", "type": "aes-256"}]}, PARTITIONS[1]]},
+     "partition trading-operations: key k has type 'aes-256', not one of the partition's key_types"),
+])
+def test_bad_input_is_refused_before_anything_changes(hosts, override, expected):
+    code, output, recap = run_playbook(HSM_PLAYBOOK, "-e", json.dumps(override))
+    text = flat(output)
+    assert code != 0
+    assert "hsm_client: invalid input on signer1" in text and expected in text, text[-2000:]
+    # The first task refused it: no host got further.
+    # ok <= 1: the argument spec's check.
+    assert all(recap[name]["changed"] == 0 and recap[name]["ok"] <= 1 for name in SIGNERS), recap
+    assert not any(canary in output for canary in canaries())
+
+
+def test_an_existing_key_is_never_replaced(hosts):
+    partitions = [{**PARTITIONS[0], "keys": [{"label": "hot-wallet-signer", "type": "rsa-4096"}]}, PARTITIONS[1]]
+    public_before = sign(hosts["signer1"], "before")["public"]
+    code, output, recap = run_playbook(HSM_PLAYBOOK, "-e", json.dumps({"hsm_client_partitions": partitions}))
+    text = flat(output)
+    assert code != 0
+    assert "token trading-operations: key hot-wallet-signer exists but is not a rsa-4096 key" in text, text[-2000:]
+    assert all(recap[name]["changed"] == 0 for name in SIGNERS), recap
+    assert sign(hosts["signer1"], "after")["public"] == public_before
+    assert not any(canary in output for canary in canaries())
+
+
+def test_check_mode_changes_nothing_and_shows_no_pin(hosts):
+    code, output, recap = run_playbook(HSM_PLAYBOOK, "--check", "--diff", "-vv")
+    assert code == 0, output[-3000:]
+    assert_nothing_changed(recap, output, SIGNERS)
+    assert not any(canary in output for canary in canaries())
+
+
+def test_canary_pin_is_in_no_run_artifact_log_or_readable_file(hosts):
+    """A real bizractl deploy (its run directory and audit trail), then every host's journal and
+    every world-readable file under the places a role writes."""
+    with tempfile.TemporaryDirectory() as runs:
+        env = {**os.environ, "BIZRA_RUNS_DIR": runs}
+        proc = subprocess.run(
+            [sys.executable, "-m", "bizractl", "--project", str(ROOT), "deploy", HSM_PLAYBOOK, "-i",
+             os.environ["MOLECULE_SCENARIO_DIRECTORY"] + "/inventory/hosts.yml", "-l", "hsm_clients"],
+            capture_output=True, text=True, env=env, check=False)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        artifacts = [path for path in Path(runs).rglob("*") if path.is_file()]
+        assert artifacts, "bizractl wrote no run artifacts"
+        for canary in canaries():
+            assert canary not in proc.stdout + proc.stderr
+            leaked = [str(path) for path in artifacts if canary.encode() in path.read_bytes()]
+            assert leaked == [], leaked
+    for name in SIGNERS:
+        host = hosts[name]
+        for canary in canaries():
+            assert canary not in host.check_output("journalctl --no-pager -o cat 2>/dev/null || true")
+            readable = host.run(
+                "find /etc /var /tmp /run /root /home /usr/local /opt -xdev -type f -perm -o=r 2>/dev/null"
+                f" | xargs -r grep -l -F {canary!r} 2>/dev/null")
+            assert readable.stdout.strip() == "", (name, readable.stdout)
+        # Where it must be: the service's own PIN file (and nowhere else under /etc).
+        assert host.check_output(f"grep -rlF {canaries()[SIGNERS.index(name)]!r} /etc") == PIN_FILE
+
+
+def reachable(host) -> str:
+    return host.check_output(f"grep '^bizra_hsm_ntls_reachable' {METRICS} || true")
+
+
+def test_ntls_metric_follows_the_appliance(hosts):
+    signer, appliance = hosts["signer1"], hosts["hsm1"]
+    assert reachable(signer).endswith(" 1")
+    appliance.check_output("systemctl stop lab-ntls-standin")
+    try:
+        wait_for(lambda: reachable(signer).endswith(" 0"), 30, "bizra_hsm_ntls_reachable 0")
+        assert 'hsm="luna-a",address="10.89.90.20:1792"' in reachable(signer)
+    finally:
+        appliance.check_output("systemctl start lab-ntls-standin")
+    wait_for(lambda: reachable(signer).endswith(" 1"), 30, "bizra_hsm_ntls_reachable 1 again")
