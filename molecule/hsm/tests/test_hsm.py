@@ -1,7 +1,10 @@
 """Two HSM clients with real SoftHSM2 tokens: one token per partition, a secp256k1 key made inside
 it, a signing service that signs through PKCS#11 with the role's plumbing, the signature checked by
 an independent library, the appliance certificate pinned, the NTLS metric following the (stand-in)
-appliance, a canary PIN nowhere it must not be, and bad input refused before anything changes."""
+appliance, a canary PIN nowhere it must not be, and bad input refused before anything changes.
+A third client runs the luna provider against the Luna client stand-in (tests/hsm/luna_standin):
+package checked and installed, client identity, Chrystoki.conf, M-of-N and HA checks through
+LunaCM, and signing through the Luna library path (SoftHSM2 behind it)."""
 
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from scenario_helpers import assert_nothing_changed, lab_key, run_playbook, ssh_host, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
-ADDRESSES = {"signer1": "10.89.90.11", "signer2": "10.89.90.12", "hsm1": "10.89.90.20"}
-SIGNERS = ("signer1", "signer2")
+ADDRESSES = {"signer1": "10.89.90.11", "signer2": "10.89.90.12", "signer3": "10.89.90.13", "hsm1": "10.89.90.20"}
+SOFTHSM = ("signer1", "signer2")  # provider softhsm
+SIGNERS = (*SOFTHSM, "signer3")  # signer3: provider luna, against the Luna client stand-in
 HSM_PLAYBOOK = str(ROOT / "playbooks" / "hsm.yml")
 SECRETS = lab_key().parent.parent / "secrets"
 METRICS = "/var/lib/prometheus/node-exporter/bizra_hsm.prom"
@@ -69,7 +73,7 @@ def independently_verified(result: dict, message: str) -> bool:
 
 
 def test_each_partition_is_a_token_of_its_own(hosts):
-    for name in SIGNERS:
+    for name in SOFTHSM:
         slots = hosts[name].check_output("softhsm2-util --show-slots")
         for label in ("trading-operations", "user-authentication"):
             assert f"Label:            {label}" in slots, (name, slots)
@@ -77,7 +81,7 @@ def test_each_partition_is_a_token_of_its_own(hosts):
 
 
 def test_token_files_belong_to_the_signing_account(hosts):
-    for name in SIGNERS:
+    for name in SOFTHSM:
         owners = hosts[name].check_output(
             "stat -c '%U %a' $(dirname $(grep -l trading-operations /var/lib/softhsm/tokens/*/token.object))"
             " $(dirname $(grep -l user-authentication /var/lib/softhsm/tokens/*/token.object))")
@@ -162,11 +166,12 @@ def test_bad_input_is_refused_before_anything_changes(hosts, override, expected)
 def test_an_existing_key_is_never_replaced(hosts):
     partitions = [{**PARTITIONS[0], "keys": [{"label": "hot-wallet-signer", "type": "rsa-4096"}]}, PARTITIONS[1]]
     public_before = sign(hosts["signer1"], "before")["public"]
-    code, output, recap = run_playbook(HSM_PLAYBOOK, "-e", json.dumps({"hsm_client_partitions": partitions}))
+    code, output, recap = run_playbook(HSM_PLAYBOOK, "-l", ",".join(SOFTHSM),
+                                       "-e", json.dumps({"hsm_client_partitions": partitions}))
     text = flat(output)
     assert code != 0
     assert "token trading-operations: key hot-wallet-signer exists but is not a rsa-4096 key" in text, text[-2000:]
-    assert all(recap[name]["changed"] == 0 for name in SIGNERS), recap
+    assert all(recap[name]["changed"] == 0 for name in SOFTHSM), recap
     assert sign(hosts["signer1"], "after")["public"] == public_before
     assert not any(canary in output for canary in canaries())
 
@@ -213,10 +218,78 @@ def reachable(host) -> str:
 def test_ntls_metric_follows_the_appliance(hosts):
     signer, appliance = hosts["signer1"], hosts["hsm1"]
     assert reachable(signer).endswith(" 1")
-    appliance.check_output("systemctl stop lab-ntls-standin")
+    appliance.check_output("systemctl stop lab-ntls-standin@1792")
     try:
         wait_for(lambda: reachable(signer).endswith(" 0"), 30, "bizra_hsm_ntls_reachable 0")
         assert 'hsm="luna-a",address="10.89.90.20:1792"' in reachable(signer)
     finally:
-        appliance.check_output("systemctl start lab-ntls-standin")
+        appliance.check_output("systemctl start lab-ntls-standin@1792")
     wait_for(lambda: reachable(signer).endswith(" 1"), 30, "bizra_hsm_ntls_reachable 1 again")
+
+
+STANDIN_CALLS = "/var/lib/luna-standin/calls.log"
+STANDIN_STATE = "/var/lib/luna-standin/state.json"
+
+
+def test_luna_client_installed_from_the_package_and_configured(hosts):
+    host = hosts["signer3"]
+    calls = host.check_output(f"cat {STANDIN_CALLS}").splitlines()
+    assert calls.count("install.sh argv=-p network -c sdk") == 1, calls  # installed once, over every run
+    assert calls.count("vtl argv=['createCert', '-n', 'signer3']") == 1, calls
+    lunacm = [call for call in calls if call.startswith("lunacm")]
+    assert lunacm and all(call.startswith("lunacm argv=[] stdin: ") for call in lunacm), lunacm
+    assert {"slot list", "partition showinfo", "hagroup listgroups"} <= {c.split("stdin: ")[1] for c in lunacm}
+    # The client's NTLS key was made on the host and stays there, root-only.
+    assert host.check_output("stat -c '%U %a' /usr/safenet/lunaclient/cert/client/signer3Key.pem") == "root 600"
+    conf = host.check_output("cat /etc/Chrystoki.conf")
+    for line in ("ServerName00 = 10.89.90.20;", "ServerPort00 = 1792;", "ServerPort01 = 1793;",
+                 "VirtualToken00Label = trading-operations;",
+                 "VirtualToken00Members = 1238696044963,1238696044964;", "HAOnly = 1;",
+                 "ClientCertFile = /usr/safenet/lunaclient/cert/client/signer3.pem;"):
+        assert line in conf, (line, conf)
+    assert "1238696044965" not in conf.split("VirtualToken = {")[1]  # a single partition is no HA group
+    pinned = (lab_key().parent.parent / "pki" / "mol-hsm" / "ntls-standin.crt").read_text().strip()
+    assert host.check_output("cat /usr/safenet/lunaclient/cert/server/CAFile.pem").strip() == f"{pinned}\n{pinned}"
+    assert host.check_output("stat -c '%G %a' /etc/Chrystoki.conf") == "hsmusers 640"
+
+
+def test_luna_signing_service_signs_through_the_luna_library_path(hosts):
+    host = hosts["signer3"]
+    environment = host.check_output("cat /etc/bizra/hsm/trading-operations.env")
+    assert "PKCS11_MODULE=/usr/safenet/lunaclient/lib/libCryptoki2_64.so" in environment
+    assert "ChrystokiConfigurationPath=/etc" in environment
+    assert "SupplementaryGroups=hsmusers" in host.check_output(
+        "cat /etc/systemd/system/lab-signer.service.d/bizra-hsm.conf")
+    message = "withdrawal 0.1 BTC-equivalent (lab)"
+    result = sign(host, message)
+    assert result["token"] == "trading-operations" and independently_verified(result, message)
+    assert result["sensitive"] is True and result["extractable"] is False
+
+
+def test_luna_policy_that_differs_from_the_inventory_stops_the_run(hosts):
+    host = hosts["signer3"]
+    original = host.check_output(f"cat {STANDIN_STATE}")
+    state = json.loads(original)
+    next(p for p in state["partitions"] if p["serial"] == "1238696044964")["m"] = 2
+    host.check_output(f"printf %s {json.dumps(state)!r} > {STANDIN_STATE}")
+    try:
+        code, output, recap = run_playbook(HSM_PLAYBOOK, "-l", "signer3")
+    finally:
+        host.check_output(f"printf %s {original!r} > {STANDIN_STATE}")
+    text = flat(output)
+    assert code != 0
+    assert ("partition trading-operations (serial 1238696044964): M of N is 2 of 5 on the HSM, "
+            "the inventory expects 3 of 5") in text, text[-2000:]
+    assert recap["signer3"]["changed"] == 0, recap
+
+
+def test_luna_package_with_another_checksum_is_refused(hosts):
+    host = hosts["signer3"]
+    before = host.check_output("ls -la --time-style=+%s /usr/safenet/lunaclient/bin")
+    wrong = "0" * 64
+    code, output, recap = run_playbook(HSM_PLAYBOOK, "-l", "signer3", "-e", f"hsm_client_luna_package_sha256={wrong}")
+    text = flat(output)
+    assert code != 0
+    assert f"hsm_client_luna_package_sha256 pins {wrong}: nothing of it is installed" in text, text[-2000:]
+    assert recap["signer3"]["changed"] == 0, recap
+    assert host.check_output("ls -la --time-style=+%s /usr/safenet/lunaclient/bin") == before
