@@ -195,10 +195,31 @@ def test_site_runs_the_lab_postgresql_15_cluster_with_one_synchronous_standby(bi
         time.sleep(1)
 
 
-def prometheus_api(bizractl, path: str) -> dict:
-    """Prometheus's HTTP API, read on mon1 itself (the firewall lets only monitoring hosts in)."""
-    script = f"import urllib.request; print(urllib.request.urlopen('http://10.89.10.71:9090{path}').read().decode())"
+def prometheus_api(bizractl, path: str, port: int = 9090) -> dict:
+    """Prometheus's (or, on 9093, Alertmanager's) HTTP API, read on mon1 itself (the firewall lets
+    only monitoring hosts in)."""
+    script = f"import urllib.request; print(urllib.request.urlopen('http://10.89.10.71:{port}{path}').read().decode())"
     return json.loads(lab_ssh(bizractl, "mon1", f'python3 -c "{script}"'))
+
+
+def test_an_hsm_appliance_that_never_answers_alerts(bizractl, converged):
+    """svc1's HSM client checks an appliance that never answers (inventories/lab: nothing listens
+    on mon1's NTLS port): its NTLS metric is 0, Prometheus fires HSMClientUnreachable (for 1 min)
+    and Alertmanager holds it, with the client and the appliance named."""
+    assert lab_ssh(bizractl, "svc1", "cat /var/lib/prometheus/node-exporter/bizra_hsm.prom").count(
+        'bizra_hsm_ntls_reachable{hsm="luna-lab",address="10.89.10.71:1792"} 0') == 1
+    deadline = time.monotonic() + 150
+    while True:
+        alerts = prometheus_api(bizractl, "/api/v1/alerts")["data"]["alerts"]
+        firing = [(a["labels"]["instance"], a["labels"]["hsm"]) for a in alerts
+                  if a["labels"]["alertname"] == "HSMClientUnreachable" and a["state"] == "firing"]
+        if firing or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert firing == [("svc1", "luna-lab")]
+    held = [(a["labels"]["instance"], a["labels"]["hsm"]) for a in prometheus_api(bizractl, "/api/v2/alerts", 9093)
+            if a["labels"]["alertname"] == "HSMClientUnreachable"]
+    assert held == [("svc1", "luna-lab")]
 
 
 def test_prometheus_scrapes_every_lab_host_and_every_target_is_up(bizractl, converged):

@@ -8,8 +8,10 @@ LunaCM, and signing through the Luna library path (SoftHSM2 behind it)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -266,16 +268,21 @@ def test_luna_signing_service_signs_through_the_luna_library_path(hosts):
     assert result["sensitive"] is True and result["extractable"] is False
 
 
+def write_file(host, path: str, text: str) -> None:
+    """Write text to a file on the host exactly (base64 on the wire: no shell quoting)."""
+    host.check_output(f"echo {base64.b64encode(text.encode()).decode()} | base64 -d > {path}")
+
+
 def test_luna_policy_that_differs_from_the_inventory_stops_the_run(hosts):
     host = hosts["signer3"]
     original = host.check_output(f"cat {STANDIN_STATE}")
     state = json.loads(original)
     next(p for p in state["partitions"] if p["serial"] == "1238696044964")["m"] = 2
-    host.check_output(f"printf %s {json.dumps(state)!r} > {STANDIN_STATE}")
+    write_file(host, STANDIN_STATE, json.dumps(state))
     try:
         code, output, recap = run_playbook(HSM_PLAYBOOK, "-l", "signer3")
     finally:
-        host.check_output(f"printf %s {original!r} > {STANDIN_STATE}")
+        write_file(host, STANDIN_STATE, original)
     text = flat(output)
     assert code != 0
     assert ("partition trading-operations (serial 1238696044964): M of N is 2 of 5 on the HSM, "
@@ -293,3 +300,17 @@ def test_luna_package_with_another_checksum_is_refused(hosts):
     assert f"hsm_client_luna_package_sha256 pins {wrong}: nothing of it is installed" in text, text[-2000:]
     assert recap["signer3"]["changed"] == 0, recap
     assert host.check_output("ls -la --time-style=+%s /usr/safenet/lunaclient/bin") == before
+
+
+def test_hsm_status_reports_every_client_and_changes_nothing(hosts):
+    code, output, recap = run_playbook(str(ROOT / "playbooks" / "incident" / "hsm_status.yml"))
+    assert code == 0, output[-3000:]
+    assert_nothing_changed(recap, output, SIGNERS)
+    text = flat(output)
+    for name in SOFTHSM:
+        assert re.search(rf"{name}: softhsm; trading-operations serial [0-9a-f]+, keys hot-wallet-signer; "
+                         rf"user-authentication serial [0-9a-f]+, keys session-wrap; appliances luna-a=UP", text), text
+    assert re.search(r"signer3: luna; trading-operations serial [0-9a-f]+, keys hot-wallet-signer; "
+                     r"user-authentication serial [0-9a-f]+, keys none; lunacm: ok; vtl sees 3 partitions; "
+                     r"appliances luna-a=UP luna-b=UP",
+                     text), text[-3000:]
