@@ -173,11 +173,24 @@ def tcp_connects(bizractl, source: str, address: str, port: int) -> bool:
     return "OPEN" in lab_ssh(bizractl, source, probe)
 
 
+def output_counter(bizractl, host: str, comment: str) -> int:
+    """Packets counted by the rule of the host's output chain with this comment."""
+    chain = json.loads(lab_ssh(bizractl, host, "nft --json list chain inet bizra_firewall output"))["nftables"]
+    rule = next(item["rule"] for item in chain if item.get("rule", {}).get("comment") == comment)
+    return sum(expr["counter"]["packets"] for expr in rule["expr"] if "counter" in expr)
+
+
 def test_the_fleet_firewall_lets_in_only_what_the_services_exported(bizractl, converged):
     """site.yml runs the firewall last: edge1 opens BGP to its neighbors only, SSH to the admins only."""
     assert tcp_connects(bizractl, "upstream1", "10.89.10.11", 179), "a BGP neighbor reaches bgpd"
     assert not tcp_connects(bizractl, "pg1", "10.89.10.11", 179), "a non-neighbor does not"
     assert not tcp_connects(bizractl, "pg1", "10.89.10.11", 22), "SSH only from the admin network"
+    # svc1, an HSM client, opens NTLS to its appliance only (hsm_client's outbound rule; mon1 stands
+    # for the appliance in the lab): a connection to another host's 1792 is dropped on svc1, counted.
+    assert "10.89.10.71" in lab_ssh(bizractl, "svc1", "nft list set inet bizra_firewall hsm_client_ntls_v4")
+    pinned = output_counter(bizractl, "svc1", "hsm_client_ntls: not a declared destination")
+    assert not tcp_connects(bizractl, "svc1", "10.89.10.31", 1792)
+    assert output_counter(bizractl, "svc1", "hsm_client_ntls: not a declared destination") > pinned
 
 
 def test_site_runs_the_lab_postgresql_15_cluster_with_one_synchronous_standby(bizractl, converged):

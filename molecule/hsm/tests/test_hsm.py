@@ -130,6 +130,14 @@ def test_appliance_certificate_is_pinned(hosts):
         assert hosts[name].check_output("cat /etc/bizra/hsm/servers/luna-a.pem").strip() == expected
 
 
+def test_ntls_egress_is_exported_to_the_firewall_for_the_appliances_only(hosts):
+    dropin = json.loads(hosts["signer1"].check_output("cat /etc/bizra/firewall.d/hsm_client.json"))
+    assert dropin["role"] == "hsm_client"
+    [rule] = dropin["rules"]
+    assert (rule["name"], rule["direction"], rule["proto"]) == ("ntls", "out", "tcp")
+    assert 1792 in rule["ports"] and rule["destinations"] == [ADDRESSES["hsm1"]]
+
+
 def test_a_certificate_that_differs_from_the_pin_is_refused(hosts):
     wrong = "ab" * 32
     servers = [{"name": "luna-a", "address": ADDRESSES["hsm1"], "fingerprint": wrong}]
@@ -151,6 +159,8 @@ def test_a_certificate_that_differs_from_the_pin_is_refused(hosts):
      "hsm_client_partitions: labels must differ, got trading-operations, trading-operations"),
     ({"hsm_client_servers": [{"name": "luna-a", "address": "10.89.90.20", "fingerprint": "not-hex"}]},
      "hsm_client_servers: luna-a fingerprint 'not-hex' is not a SHA-256 fingerprint"),
+    ({"hsm_client_ntls_egress_destinations": ["luna-a.example"]},
+     "hsm_client_ntls_egress_destinations ['luna-a.example'] are not addresses or networks"),
     ({"hsm_client_partitions": [{**PARTITIONS[0], "keys": [{"label": "k", "type": "aes-256"}]}, PARTITIONS[1]]},
      "partition trading-operations: key k has type 'aes-256', not one of the partition's key_types"),
 ])

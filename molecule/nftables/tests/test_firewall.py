@@ -38,8 +38,8 @@ def table_handle(fw) -> int:
     return next(t["table"]["handle"] for t in tables if t.get("table", {}).get("name") == "bizra_firewall")
 
 
-def counter(fw, comment: str) -> int:
-    rules = json.loads(fw.check_output("nft --json list chain inet bizra_firewall input"))["nftables"]
+def counter(fw, comment: str, chain: str = "input") -> int:
+    rules = json.loads(fw.check_output(f"nft --json list chain inet bizra_firewall {chain}"))["nftables"]
     for item in rules:
         rule = item.get("rule")
         if rule and rule.get("comment") == comment:
@@ -47,10 +47,17 @@ def counter(fw, comment: str) -> int:
     raise AssertionError(f"no rule with comment {comment!r}")
 
 
+def connects(host, address: str, port: int) -> bool:
+    """Whether `host` opens a TCP connection to address:port within 3 seconds."""
+    probe = f"if timeout 3 bash -c '</dev/tcp/{address}/{port}' 2>/dev/null; then echo OPEN; else echo SHUT; fi"
+    return host.check_output(probe) == "OPEN"
+
+
 def test_policies_are_drop_and_the_ruleset_loads_at_boot(fw):
     chains = fw.check_output("nft list table inet bizra_firewall")
     assert re.search(r"hook input priority filter; policy drop;", chains)
     assert re.search(r"hook forward priority filter; policy drop;", chains)
+    assert re.search(r"hook output priority filter; policy drop;", chains)  # the inventory's egress allowlist
     assert fw.service("nftables").is_enabled
 
 
@@ -70,6 +77,20 @@ def test_udp_rule_and_drop_in_are_merged(fw):
     assert re.search(r"udp dport 514 ip saddr @syslog_v4 counter .*accept", ruleset)
     assert re.search(r"tcp dport 30303 ip6 saddr @p2p_peers_v6 counter .*accept", ruleset)
     assert "10.89.40.0/24" in fw.check_output("nft list set inet bizra_firewall syslog_v4")
+
+
+def test_outbound_ports_reach_their_destinations_only(fw):
+    # ntls (nftables_rules): 1792 to the client only; bootnodes (drop-in): 1793 to the outsider only
+    assert "10.89.40.20" in fw.check_output("nft list set inet bizra_firewall ntls_v4")
+    pinned = counter(fw, "ntls: not a declared destination", "output")
+    assert connects(fw, CLIENT, 1792) and connects(fw, OUTSIDER, 1793)
+    assert not connects(fw, OUTSIDER, 1792)
+    assert counter(fw, "ntls: not a declared destination", "output") > pinned
+    assert not connects(fw, CLIENT, 1793)  # bootnodes pins 1793 to the outsider
+    # anything else is dropped by the output policy, and counted
+    dropped = counter(fw, "dropped by policy", "output")
+    assert not connects(fw, CLIENT, 8080)
+    assert counter(fw, "dropped by policy", "output") > dropped
 
 
 def test_ssh_new_connections_are_rate_limited_per_source(fw, client):
@@ -135,6 +156,15 @@ def test_bad_input_fails_before_the_host_changes(fw):
     rules = [{"name": "rpc", "proto": "sctp", "ports": [1], "sources": ["0.0.0.0/0"]}]
     rc, output, _ = run_playbook("converge.yml", "--limit", "fw", "-e", json.dumps({"nftables_rules": rules}))
     assert rc != 0 and "must be one of: tcp, udp, got: sctp" in output, output[-3000:]
+    rules = [{"name": "ntls", "direction": "out", "ports": [1792], "sources": ["10.89.40.20"]},
+             {"name": "feed", "direction": "out", "ports": [443], "destinations": ["feed.example"]}]
+    rc, output, _ = run_playbook("converge.yml", "--limit", "fw", "-e", json.dumps({"nftables_rules": rules}))
+    assert rc != 0, output[-3000:]
+    for message in ("rule 'ntls' (nftables_rules): a direction out rule takes destinations, not sources",
+                    "rule 'feed' (nftables_rules): destinations ['feed.example'] are not addresses or networks"):
+        assert message in output, output[-3000:]
+    rc, output, _ = run_playbook("converge.yml", "--limit", "fw", "-e", '{"nftables_output_policy": "reject"}')
+    assert rc != 0 and "must be one of: accept, drop, got: reject" in output, output[-3000:]
     rc, output, _ = run_playbook("converge.yml", "--limit", "fw", "-e", '{"nftables_admin_networks": []}')
     assert rc != 0 and "nftables_admin_networks is empty" in output
     assert fw.file("/etc/nftables.conf").content_string == before
