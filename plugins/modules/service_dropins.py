@@ -21,7 +21,9 @@ options:
     type: str
     required: true
   firewall_rules:
-    description: Rules, each C({name, proto, ports, sources}) (inbound) or C({name, direction: out, proto, ports, destinations}) (outbound); empty removes the firewall drop-in.
+    description:
+      - "Rules, each C({name, proto, ports, sources}) (inbound) or C({name, direction: out, proto, ports,
+        destinations}) (outbound); empty removes the firewall drop-in."
     type: list
     elements: dict
     default: []
