@@ -118,3 +118,4 @@ clean:  ## Remove the lab, the venv and local state
 
 bench: setup  ## Benchmarks against their baselines (needs the lab: make lab-up)
 	$(BIN)/python bench/control_plane.py
+	$(BIN)/python bench/site_noop.py

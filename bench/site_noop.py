@@ -1,0 +1,98 @@
+"""site.yml on the converged lab fleet, a no-op: configuration against configuration, in one run.
+
+  .venv/bin/python bench/site_noop.py [--rounds 3]
+
+Needs the lab up and converged (`make deploy`). Each round runs, one after the other:
+- baseline: plain ansible-playbook with ansible-core's own linear strategy (the configuration
+  before Mitogen: the same ansible.cfg with ANSIBLE_STRATEGY=linear);
+- ansible.cfg as it is (Mitogen's linear strategy), plain ansible-playbook;
+- `bizractl deploy site` (the same ansible.cfg through ansible-runner).
+Rounds interleave the three so load on the machine hits all alike. Every run must change nothing
+(the recap is read): a run that changes something is not a no-op, and the bench stops naming it.
+
+Prints the median wall time and the ratio to the baseline (target 1 of issue 18: <= 0.5), the
+bizractl overhead against plain ansible-playbook on the same configuration (target <= 2 %), and
+the task budget: tasks ok and skipped per host on the no-op.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unr>\d+)"
+                   r"\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)", re.MULTILINE)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def run(name: str, argv: list[str], env: dict[str, str]) -> tuple[float, dict[str, dict[str, int]]]:
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=ROOT, env={**os.environ, "ANSIBLE_NOCOLOR": "1", **env},
+                          capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    output = ANSI.sub("", done.stdout + done.stderr)
+    recap = {m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"} for m in RECAP.finditer(output)}
+    if "BIZRA_RUNS_DIR" in env:  # bizractl prints its own table: read the run's summary instead
+        newest = max((p for p in Path(env["BIZRA_RUNS_DIR"]).iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+        hosts = json.loads((newest / "summary.json").read_text())["hosts"]
+        recap = {host: {"changed": h["changed"], "failed": h["failed"], "unr": h["unreachable"]}
+                 for host, h in hosts.items()}
+    changed = {host: r["changed"] for host, r in recap.items() if r["changed"] or r["failed"] or r["unr"]}
+    if done.returncode != 0 or changed or not recap:
+        raise SystemExit(f"{name}: not a clean no-op (rc {done.returncode}, changed/failed {changed}):\n"
+                         f"{output[-2000:]}")
+    return elapsed, recap
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    ansible_cfg = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    with tempfile.TemporaryDirectory(prefix="bizra-bench-runs-") as runs:
+        candidates = {
+            "baseline: ansible-playbook, ansible-core linear": (
+                [str(BIN / "ansible-playbook"), "-i", "inventories/lab", "playbooks/site.yml"],
+                {**ansible_cfg, "ANSIBLE_STRATEGY": "linear"}),
+            "ansible-playbook, ansible.cfg (mitogen_linear)": (
+                [str(BIN / "ansible-playbook"), "-i", "inventories/lab", "playbooks/site.yml"], ansible_cfg),
+            "bizractl deploy site, ansible.cfg": (
+                [str(BIN / "bizractl"), "deploy", "site"], {"BIZRA_RUNS_DIR": runs}),
+        }
+        times: dict[str, list[float]] = {name: [] for name in candidates}
+        recaps: dict[str, dict[str, dict[str, int]]] = {}
+        for name, (argv, env) in candidates.items():  # warm-up: fact cache, SSH masters, pyc caches
+            run(name, argv, env)
+        for _ in range(args.rounds):
+            for name, (argv, env) in candidates.items():
+                elapsed, recaps[name] = run(name, argv, env)
+                times[name].append(elapsed)
+
+    baseline = statistics.median(times[next(iter(candidates))])
+    print(f"site.yml no-op on the lab fleet, median of {args.rounds} interleaved rounds")
+    print("| configuration | median s | min-max s | vs baseline |\n|---|---:|---:|---:|")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"| {name} | {median:.1f} | {min(values):.1f}-{max(values):.1f} | {median / baseline:.2f} |")
+    plain = statistics.median(times["ansible-playbook, ansible.cfg (mitogen_linear)"])
+    wrapped = statistics.median(times["bizractl deploy site, ansible.cfg"])
+    print(f"\nbizractl overhead against plain ansible-playbook (same configuration): {wrapped / plain - 1:+.1%}")
+    print("\ntask budget of the no-op (per host: tasks ok / skipped)")
+    print("| host | ok | skipped |\n|---|---:|---:|")
+    for host, recap in sorted(recaps["ansible-playbook, ansible.cfg (mitogen_linear)"].items()):
+        print(f"| {host} | {recap['ok']} | {recap['skipped']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
