@@ -6,7 +6,7 @@ A synthetic play of ``--tasks`` real module round trips (``stat``) and as many s
 against the lab hosts, with gather_facts off, once per configuration and round; rounds interleave
 the configurations so load on the machine hits all alike. The table gives the median wall time,
 the cost per host-task (executed and skipped apart, from a run with only skipped tasks) and the
-ratio to the baseline (today's ansible.cfg). Needs the lab up (`make lab-up`).
+ratio to the baseline (ansible.cfg with ansible-core's linear strategy). Needs the lab up (`make lab-up`).
 
 Configurations: the checkout's ansible.cfg with ansible-core's linear strategy (baseline: SSH,
 pipelining, ControlPersist 120 s, forks 20), without pipelining, without ControlPersist, forks 5

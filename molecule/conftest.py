@@ -7,7 +7,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent / "shared"))
 
 
-
 def _lab_key_for_testinfra() -> None:
     """testinfra's ansible:// backend reads inventory variables as written, untemplated, so the
     lab key ('{{ lab_home }}/ssh/id_ed25519') reached ssh as that literal text: it worked only
