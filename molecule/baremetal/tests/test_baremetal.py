@@ -1,10 +1,13 @@
 """Bare-metal host layer on a real kernel (qemu VM booted through GRUB) and beside it a container.
 
-Converge ran playbooks/baremetal.yml: kernel_tuning wrote the tuned command line and selinux asked
-for a relabel, the layer rebooted the VM once for both (the relabel boot then reboots by itself),
-kernel_tuning verified the boot, selinux set enforcing, and the firewall came last.
+Converge ran playbooks/storage.yml (a RAID10 over four of the VM's six NVMe disks, XFS on
+/var/lib/geth), node_exporter, then playbooks/baremetal.yml: kernel_tuning wrote the tuned command
+line and selinux asked for a relabel, the layer rebooted the VM once for both (the relabel boot
+then reboots by itself), kernel_tuning verified the boot, selinux set enforcing, and the firewall
+came last. So the array was made before two reboots.
 """
 
+import json
 import re
 
 import pytest
@@ -12,6 +15,11 @@ from scenario_helpers import run_playbook, ssh_host
 
 NODE, PROBE = "10.89.50.10", "10.89.50.20"
 BAREMETAL = "../../playbooks/baremetal.yml"
+STORAGE = "../../playbooks/storage.yml"
+MEMBERS = ["BIZRALAB0000", "BIZRALAB0001", "BIZRALAB0002", "BIZRALAB0003"]
+SPARE, DATA_DISK = "BIZRALAB0004", "BIZRALAB0005"
+CHAIN = {"name": "chain", "level": "10", "disks": MEMBERS, "chunk_kib": 64, "filesystem": "xfs",
+         "mount_point": "/var/lib/geth", "mode": "0755"}
 WANTED_TOKENS = ["amd_pstate=active", "iommu=pt", "default_hugepagesz=2M", "hugepagesz=2M", "hugepages=64",
                  "transparent_hugepage=madvise", "mitigations=auto", "isolcpus=managed_irq,domain,2",
                  "nohz_full=2", "rcu_nocbs=2", "nosoftlockup", "security=selinux"]
@@ -29,6 +37,163 @@ def probe():
 
 def boot_id(host) -> str:
     return host.file("/proc/sys/kernel/random/boot_id").content_string.strip()
+
+
+def by_id(serial: str) -> str:
+    return f"/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_{serial}"
+
+
+def md_detail(node) -> dict:
+    lines = node.check_output("mdadm --detail --export /dev/md/chain").splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def md_member_serials(node) -> list[str]:
+    """Serials of the array's active members, read through udev (not the kernel names)."""
+    md = node.check_output("basename $(readlink -f /dev/md/chain)")
+    serials = []
+    for entry in node.check_output(f"ls /sys/block/{md}/md/ | grep '^dev-' || true").split():
+        if node.file(f"/sys/block/{md}/md/{entry}/state").content_string.strip() == "in_sync":
+            serials.append(node.check_output(f"udevadm info --query=property --property=ID_SERIAL_SHORT "
+                                             f"--value /dev/{entry[4:]}"))
+    return sorted(serials)
+
+
+def md_degraded(node) -> str:
+    """Members the array misses (md's own count, /sys/block/mdX/md/degraded)."""
+    return node.check_output("cat /sys/block/$(basename $(readlink -f /dev/md/chain))/md/degraded")
+
+
+def storage_state(node) -> str:
+    """What a refused storage run must leave as it was."""
+    return node.check_output("sha256sum /etc/mdadm/mdadm.conf /etc/fstab /etc/udev/rules.d/69-bizra-storage.rules;"
+                             " mdadm --detail --export /dev/md/chain | sort")
+
+
+def md_metric(node, name: str, **labels) -> float:
+    """A node_exporter sample of the array (its mdadm collector)."""
+    text = node.check_output("python3 -c \"import urllib.request; print(urllib.request.urlopen("
+                             "'http://127.0.0.1:9100/metrics', timeout=10).read().decode())\"")
+    wanted = ",".join(f'{k}="{v}"' for k, v in {"device": "md127", **labels}.items())
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(part in line for part in wanted.split(",")):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {name}{{{wanted}}} in node_exporter's metrics")
+
+
+def test_the_raid10_made_before_the_reboots_assembles_under_its_name_and_mounts(node):
+    detail = md_detail(node)
+    assert (detail["MD_LEVEL"], detail["MD_DEVICES"], detail["MD_NAME"].split(":")[-1]) == ("raid10", "4", "chain")
+    assert md_member_serials(node) == MEMBERS
+    # Made before this boot: the arrays came back from mdadm.conf (by UUID), not re-created.
+    assert node.run("test $(date -d \"$(mdadm --detail /dev/md/chain | sed -n 's/.*Creation Time : //p')\" +%s)"
+                    " -lt $(date -d \"$(uptime -s)\" +%s)").rc == 0
+    arrays = [line for line in node.file("/etc/mdadm/mdadm.conf").content_string.splitlines()
+              if line.startswith("ARRAY")]
+    assert arrays == [f"ARRAY /dev/md/chain metadata=1.2 UUID={detail['MD_UUID']} name={detail['MD_NAME']}"]
+    # The initramfs was rebuilt after mdadm.conf last changed, and carries it.
+    release = node.check_output("uname -r")
+    assert node.run(f"test /boot/initrd.img-{release} -nt /etc/mdadm/mdadm.conf").rc == 0
+    assert "etc/mdadm/mdadm.conf" in node.check_output(f"lsinitramfs /boot/initrd.img-{release}")
+    uuid = node.check_output("blkid -o value -s UUID /dev/md/chain")
+    assert f"UUID={uuid} /var/lib/geth xfs noatime 0 0" in node.file("/etc/fstab").content_string
+    assert node.check_output("findmnt -n -o FSTYPE,OPTIONS /var/lib/geth").startswith("xfs ")
+    # XFS aligned to the array: 64 KiB chunk = 16 blocks of 4 KiB, two data disks = 32.
+    assert re.search(r"sunit=16\s+swidth=32 blks", node.check_output("xfs_info /var/lib/geth"))
+
+
+def test_nvme_tuning_is_applied_to_the_members_after_the_reboots(node):
+    for serial in MEMBERS:
+        queue = f"/sys/block/{node.check_output(f'basename $(readlink -f {by_id(serial)})')}/queue"
+        assert node.file(f"{queue}/read_ahead_kb").content_string.strip() == "64", serial
+        assert "[none]" in node.file(f"{queue}/scheduler").content_string, serial
+        assert node.file(f"{queue}/nr_requests").content_string.strip() == "1023", serial
+    spare = node.check_output(f"basename $(readlink -f {by_id(SPARE)})")
+    assert node.file(f"/sys/block/{spare}/queue/read_ahead_kb").content_string.strip() == "128", "not a member"
+    assert node.check_output("sysctl -n dev.raid.speed_limit_min dev.raid.speed_limit_max").split() == \
+        ["50000", "2000000"]
+
+
+def test_check_mode_of_the_storage_layer_changes_nothing():
+    code, output, recap = run_playbook(STORAGE, "--check", "--diff")
+    assert code == 0, output[-3000:]
+    assert {host: counts["changed"] for host, counts in recap.items()} == {"node1": 0, "probe": 0}
+
+
+def test_a_disk_with_data_is_never_touched_and_the_array_is_refused_naming_it(node):
+    node.check_output(f"mkfs.ext4 -q -F -L keep {by_id(DATA_DISK)} && mkdir -p /mnt/keep && "
+                      f"mount {by_id(DATA_DISK)} /mnt/keep && echo ledger > /mnt/keep/ledger && umount /mnt/keep")
+    checksums = f"sha256sum {by_id(DATA_DISK)} {by_id(SPARE)}"
+    before, state = node.check_output(checksums), storage_state(node)
+    scratch = {"name": "scratch", "level": "1", "disks": [DATA_DISK, SPARE]}
+    code, output, recap = run_playbook(STORAGE, "--limit", "node1", "-e",
+                                       json.dumps({"storage_arrays": [CHAIN, scratch]}))
+    flat = " ".join(output.split())
+    assert code != 0
+    assert re.search(r"array scratch: disk /dev/nvme\dn1 \(serial BIZRALAB0005\) carries ext4 \(label keep\): "
+                     r"not touched \(safe mode\)\. List BIZRALAB0005 in storage_wipe_serials", flat), flat[-3000:]
+    assert recap["node1"]["changed"] == 0
+    assert node.check_output(checksums) == before
+    assert storage_state(node) == state
+
+
+@pytest.mark.parametrize(("arrays", "messages"), [
+    # types and choices: the argument spec
+    ([{**CHAIN, "level": "5", "filesystem": "zfs"}], ["got: 5", "got: zfs"]),
+    # the role's rules, every one at once
+    ([{**CHAIN, "disks": [*MEMBERS[:2], MEMBERS[0]], "chunk_kib": 500}],
+     ["RAID10 needs an even number of disks, 3 declared", "disk 'BIZRALAB0000' is listed 2 times",
+      "chunk_kib 500 must be a power of two from 4 to 65536", "RAID10 needs at least 4 disks, 3 declared"]),
+    # the host's disks
+    ([{**CHAIN, "disks": [*MEMBERS[:3], "NOPE0001"]}],
+     ["array chain: no disk has the serial or by-id name 'NOPE0001' (serials here: BIZRALAB0000,"]),
+])
+def test_bad_storage_input_is_refused_before_any_disk_is_touched(node, arrays, messages):
+    state = storage_state(node)
+    code, output, recap = run_playbook(STORAGE, "--limit", "node1", "-e", json.dumps({"storage_arrays": arrays}))
+    flat = " ".join(output.split())
+    assert code != 0
+    assert [m for m in messages if m not in flat] == [], flat[-3000:]
+    assert recap["node1"]["changed"] == 0
+    assert storage_state(node) == state
+
+
+def test_a_failed_member_is_reported_and_the_replace_flow_rebuilds_onto_the_spare(node):
+    uuid = md_detail(node)["MD_UUID"]
+    node.check_output(f"mdadm /dev/md/chain --fail {by_id(MEMBERS[2])} --remove {by_id(MEMBERS[2])}")
+    # The RAID alert's input (RaidArrayDegraded: required - active > 0; promtool covers the rule).
+    assert md_metric(node, "node_md_disks_required") - md_metric(node, "node_md_disks", state="active") == 1
+    state = storage_state(node)
+    code, output, recap = run_playbook(STORAGE, "--limit", "node1")
+    flat = " ".join(output.split())
+    assert code != 0
+    assert "array chain (/dev/md127): DEGRADED (1 of 4 members missing); declared members not active: " \
+           "BIZRALAB0002. Nothing changed" in flat, flat[-3000:]
+    assert recap["node1"]["changed"] == 0 and storage_state(node) == state
+
+    replace = ["-e", "raid_replace_array=chain", "-e", f"raid_replace_old_serial={MEMBERS[2]}",
+               "-e", f"raid_replace_new_serial={SPARE}"]
+    code, output, _ = run_playbook("../../playbooks/incident/raid_replace_disk.yml", "--limit", "node1", *replace)
+    assert code != 0 and "raid_replace_confirm must be the host's name (node1)" in " ".join(output.split())
+    assert md_degraded(node) == "1"
+
+    code, output, _ = run_playbook("../../playbooks/incident/raid_replace_disk.yml", "--limit", "node1", *replace,
+                                   "-e", "raid_replace_confirm=node1")
+    flat = " ".join(output.split())
+    assert code == 0, flat[-3000:]
+    assert "rebuilt, clean. Now replace BIZRALAB0002 by BIZRALAB0004 in storage_arrays" in flat
+    detail = md_detail(node)
+    assert (detail["MD_UUID"], md_degraded(node)) == (uuid, "0"), "the same array, rebuilt"
+    assert md_member_serials(node) == sorted([*MEMBERS[:2], MEMBERS[3], SPARE])
+    assert md_metric(node, "node_md_disks", state="active") == 4
+
+    # The inventory updated, the role converges again and then changes nothing.
+    replaced = {**CHAIN, "disks": [*MEMBERS[:2], SPARE, MEMBERS[3]]}
+    for _ in range(2):
+        code, output, recap = run_playbook(STORAGE, "--limit", "node1",
+                                           "-e", json.dumps({"storage_arrays": [replaced]}))
+        assert code == 0, output[-3000:]
+    assert recap["node1"]["changed"] == 0
 
 
 def test_the_layer_rebooted_once_for_both_roles(node):
