@@ -215,24 +215,31 @@ def prometheus_api(bizractl, path: str, port: int = 9090) -> dict:
     return json.loads(lab_ssh(bizractl, "mon1", f'python3 -c "{script}"'))
 
 
-def test_an_hsm_appliance_that_never_answers_alerts(bizractl, converged):
+def test_alerts_fire_for_a_silent_hsm_appliance_and_a_stopped_geth(bizractl, converged):
     """svc1's HSM client checks an appliance that never answers (inventories/lab: nothing listens
-    on mon1's NTLS port): its NTLS metric is 0, Prometheus fires HSMClientUnreachable (for 1 min)
-    and Alertmanager holds it, with the client and the appliance named."""
-    assert lab_ssh(bizractl, "svc1", "cat /var/lib/prometheus/node-exporter/bizra_hsm.prom").count(
-        'bizra_hsm_ntls_reachable{hsm="luna-lab",address="10.89.10.71:1792"} 0') == 1
-    deadline = time.monotonic() + 150
-    while True:
-        alerts = prometheus_api(bizractl, "/api/v1/alerts")["data"]["alerts"]
-        firing = [(a["labels"]["instance"], a["labels"]["hsm"]) for a in alerts
-                  if a["labels"]["alertname"] == "HSMClientUnreachable" and a["state"] == "firing"]
-        if firing or time.monotonic() > deadline:
-            break
-        time.sleep(5)
-    assert firing == [("svc1", "luna-lab")]
-    held = [(a["labels"]["instance"], a["labels"]["hsm"]) for a in prometheus_api(bizractl, "/api/v2/alerts", 9093)
-            if a["labels"]["alertname"] == "HSMClientUnreachable"]
-    assert held == [("svc1", "luna-lab")]
+    on mon1's NTLS port): its NTLS metric is 0, Prometheus fires HSMClientUnreachable (for 1 min).
+    geth on svc1 is stopped meanwhile: GethDown fires (for 1 min). Alertmanager holds both, with
+    the host (and the appliance) named. One wait for both alerts."""
+    lab_ssh(bizractl, "svc1", "systemctl stop geth")
+    try:
+        assert lab_ssh(bizractl, "svc1", "cat /var/lib/prometheus/node-exporter/bizra_hsm.prom").count(
+            'bizra_hsm_ntls_reachable{hsm="luna-lab",address="10.89.10.71:1792"} 0') == 1
+        deadline = time.monotonic() + 180
+        while True:
+            alerts = prometheus_api(bizractl, "/api/v1/alerts")["data"]["alerts"]
+            firing = sorted((a["labels"]["alertname"], a["labels"]["instance"], a["labels"].get("hsm", ""))
+                            for a in alerts if a["state"] == "firing"
+                            and a["labels"]["alertname"] in ("HSMClientUnreachable", "GethDown"))
+            if len(firing) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(5)
+        assert firing == [("GethDown", "svc1", ""), ("HSMClientUnreachable", "svc1", "luna-lab")]
+        held = sorted((a["labels"]["alertname"], a["labels"]["instance"], a["labels"].get("hsm", ""))
+                      for a in prometheus_api(bizractl, "/api/v2/alerts", 9093)
+                      if a["labels"]["alertname"] in ("HSMClientUnreachable", "GethDown"))
+        assert held == firing
+    finally:
+        lab_ssh(bizractl, "svc1", "systemctl start geth")
 
 
 def test_prometheus_scrapes_every_lab_host_and_every_target_is_up(bizractl, converged):
