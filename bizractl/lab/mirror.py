@@ -14,6 +14,11 @@ carries no VCS data, so where an upstream file name has the release commit's 8 h
 lab build has the first 8 of the sha256 of the module's go.sum hash: stable for a version,
 and visibly not a commit of go-ethereum.
 
+Each tarball is signed (``<file>.asc``, detached and armored, as upstream publishes its
+signatures) by the mirror's own key, made once; its public key is ``lab-signing-key.asc`` in the
+mirror, which lab inventories give the roles' signature check. The private key lives beside the
+served directory, never in it.
+
 A build is kept until the pinned version changes; the server keeps running between labs.
 """
 
@@ -183,8 +188,50 @@ def stop() -> bool:
     return True
 
 
+def signing_key_path() -> Path:
+    """The lab mirror's public signing key (armored), what lab inventories give the roles."""
+    return mirror_dir() / "lab-signing-key.asc"
+
+
+def _gpg(argv: list[str], what: str, stdin: str | None = None) -> str:
+    gpg = shutil.which("gpg")
+    if gpg is None:
+        raise LabError("gpg is not installed: run `make setup` (the lab mirror signs its releases with it)")
+    home = mirror_dir().parent / "mirror-gnupg"  # beside the served directory, never in it
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)
+    done = subprocess.run([gpg, "--homedir", str(home), "--batch", "--quiet", *argv], input=stdin,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise LabError(f"{what} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()[-500:]}")
+    return done.stdout
+
+
+def sign(record: dict, log) -> Path:
+    """A detached armored signature next to the tarball (``<file>.asc``, as upstream publishes),
+    by the lab mirror's own key, made once; its public key in ``lab-signing-key.asc``."""
+    key = signing_key_path()
+    if not key.is_file():
+        _gpg(["--passphrase", "", "--quick-gen-key", "bizra lab mirror <mirror@lab.bizra.invalid>", "ed25519",
+              "sign", "never"], "gpg --quick-gen-key (the lab mirror's signing key)")
+        key.write_text(_gpg(["--armor", "--export"], "gpg --export"), encoding="utf-8")
+        log(f"lab mirror: signing key {key}")
+    tarball = record_path_for(record)
+    signature = tarball.with_name(tarball.name + ".asc")
+    if not signature.is_file() or signature.stat().st_mtime < tarball.stat().st_mtime:
+        _gpg(["--yes", "--armor", "--detach-sign", "--output", str(signature), str(tarball)],
+             f"gpg --detach-sign {tarball.name}")
+    return signature
+
+
+def record_path_for(record: dict) -> Path:
+    return mirror_dir() / record["name"] / record["file"]
+
+
 def ensure(releases: tuple[Release, ...], log) -> list[dict]:
-    """Every pinned release built, and the server up."""
+    """Every pinned release built and signed, and the server up."""
     records = [build(release, log) for release in releases]
+    for record in records:
+        sign(record, log)
     serve(log)
     return records

@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -361,6 +362,28 @@ def test_a_release_that_does_not_match_its_checksum_installs_nothing(hosts):
     assert code != 0
     assert f"geth {SECOND_VERSION} on geth1 was not installed, nothing changed" in output, output[-3000:]
     assert "checksum" in output
+    for name in NODES:
+        assert not hosts[name].file(f"/opt/geth/geth-{SECOND_VERSION}").exists
+        assert hosts[name].file("/opt/geth/current").linked_to == f"/opt/geth/geth-{FIRST_VERSION}"
+    assert {name: (main_pid(hosts[name]), running_version(hosts[name])) for name in NODES} == before
+
+
+def test_a_release_signed_by_another_key_installs_nothing(hosts, tmp_path):
+    """The mirror signs its releases and the inventory pins its key (the upgrade below passes the
+    check): a key that did not sign the release refuses it before anything is unpacked."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    gpg = ["gpg", "--homedir", str(home), "--batch", "--quiet"]
+    subprocess.run([*gpg, "--passphrase", "", "--quick-gen-key", "someone else <else@lab.bizra.invalid>",
+                    "ed25519", "sign", "never"], check=True)
+    other_key = subprocess.run([*gpg, "--armor", "--export"], capture_output=True, text=True, check=True).stdout
+    before = {name: (main_pid(hosts[name]), running_version(hosts[name])) for name in NODES}
+    code, output, _ = run_playbook(GETH_PLAYBOOK, "-e", f"geth_version={SECOND_VERSION}",
+                                   "-e", json.dumps({"geth_release_signing_key": other_key}))
+    flat = " ".join(output.split())
+    assert code != 0
+    assert f"geth {SECOND_VERSION} on geth1 was not installed, nothing changed" in flat, flat[-3000:]
+    assert "does not verify with the pinned key" in flat
     for name in NODES:
         assert not hosts[name].file(f"/opt/geth/geth-{SECOND_VERSION}").exists
         assert hosts[name].file("/opt/geth/current").linked_to == f"/opt/geth/geth-{FIRST_VERSION}"

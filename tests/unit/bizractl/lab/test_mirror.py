@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
 import tarfile
 
 import pytest
@@ -60,3 +61,24 @@ def test_a_failed_build_names_the_command(fake_go):
     with pytest.raises(LabError, match=r"go mod download github.com/ethereum/go-ethereum@v1.17.10 failed "
                                        r"\(exit 2\):\ncgo: gcc not found"):
         mirror.build(RELEASE, lambda _: None)
+
+
+def test_each_release_is_signed_by_the_mirror_key_and_gpgv_verifies_it(fake_go, tmp_path):
+    record = mirror.build(RELEASE, lambda _: None)
+    signature = mirror.sign(record, lambda _: None)
+    tarball = mirror.record_path_for(record)
+    assert signature == tarball.with_name(tarball.name + ".asc")
+    assert signature.read_text().startswith("-----BEGIN PGP SIGNATURE-----")
+    key = mirror.signing_key_path()
+    assert key.read_text().startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+    assert not any(p.name == "mirror-gnupg" for p in mirror.mirror_dir().rglob("*")), "no private key is served"
+    keyring = tmp_path / "keyring.gpg"
+    subprocess.run(["gpg", "--batch", "--quiet", "--dearmor", "--output", str(keyring), str(key)], check=True)
+    assert subprocess.run(["gpgv", "--keyring", str(keyring), str(signature), str(tarball)],
+                          capture_output=True, check=False).returncode == 0
+    again = signature.read_bytes()
+    assert mirror.sign(record, lambda _: None).read_bytes() == again, "signed once"
+    with tarball.open("ab") as handle:
+        handle.write(b"tampered")
+    assert subprocess.run(["gpgv", "--keyring", str(keyring), str(signature), str(tarball)],
+                          capture_output=True, check=False).returncode != 0
