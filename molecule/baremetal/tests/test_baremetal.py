@@ -120,6 +120,15 @@ def test_check_mode_of_the_storage_layer_changes_nothing():
     assert {host: counts["changed"] for host, counts in recap.items()} == {"node1": 0, "probe": 0}
 
 
+def test_a_container_with_arrays_declared_reports_and_changes_nothing(probe):
+    code, output, recap = run_playbook(STORAGE, "--limit", "probe", "-e", json.dumps({"storage_arrays": [CHAIN]}))
+    assert code == 0, output[-3000:]
+    assert "storage: probe is a container (podman): its disks belong to the machine it runs on. Nothing changed." \
+        in " ".join(output.split())
+    assert recap["probe"]["changed"] == 0
+    assert not probe.file("/etc/udev/rules.d/69-bizra-storage.rules").exists
+
+
 def test_a_disk_with_data_is_never_touched_and_the_array_is_refused_naming_it(node):
     node.check_output(f"mkfs.ext4 -q -F -L keep {by_id(DATA_DISK)} && mkdir -p /mnt/keep && "
                       f"mount {by_id(DATA_DISK)} /mnt/keep && echo ledger > /mnt/keep/ledger && umount /mnt/keep")
