@@ -95,6 +95,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.bizra.infra.plugins.module_utils.md_arrays import (
+    QUEUE_ATTRIBUTES,
     array_summary,
     lsblk_disks,
     mkfs_command,
@@ -130,8 +131,7 @@ class Host:
         for disk in {id(d): d for d in (resolve(ref, disks) for ref in refs) if d is not None}.values():
             disk.signatures = self.signatures(disk.device)
             name = os.path.basename(disk.device)
-            disk.queue = {attr: read(f"/sys/block/{name}/queue/{attr}") for attr in ("scheduler", "nr_requests",
-                                                                                      "read_ahead_kb")}
+            disk.queue = {attr: read(f"/sys/block/{name}/queue/{attr}") for attr in QUEUE_ATTRIBUTES}
         return disks
 
     def signatures(self, device: str) -> list[dict]:
