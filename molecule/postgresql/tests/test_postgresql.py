@@ -4,6 +4,7 @@ a rolling restart under load with zero lost commits, a switchover. Runs in file 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import subprocess
@@ -139,6 +140,23 @@ def test_the_repository_holds_a_full_backup_and_the_archive_works(hosts):
     hosts["pg1"].check_output("runuser -u postgres -- pgbackrest --stanza=trading check")
     for timer in ("bizra-pgbackrest-full.timer", "bizra-pgbackrest-diff.timer"):
         assert hosts["backup1"].service(timer).is_enabled
+    # the firewall lets the members and the restore target reach the repository's TLS port, no one else
+    dropin = json.loads(hosts["backup1"].file("/etc/bizra/firewall.d/pgbackrest_repository.json").content_string)
+    assert [(rule["name"], rule["ports"], sorted(rule["sources"])) for rule in dropin["rules"]] == [
+        ("pgbackrest", [8432], sorted(ADDRESSES[name] for name in ("pg1", "pg2", "pg3", "restore1")))]
+
+
+def test_the_repository_refuses_settings_its_members_do_not_share():
+    code, output, recap = run_playbook("converge.yml", "--limit", "backup1", "-e", "pgbackrest_repository_stanza=other",
+                                       "-e", "pgbackrest_repository_retention_full=0")
+    assert code != 0
+    assert ("pgbackrest_repository: invalid input on backup1: "
+            "pgbackrest_repository_retention_full 0 must be at least 1; "
+            "pgbackrest_repository_stanza is 'other' but member pg1 has postgresql_backup_stanza 'trading' "
+            "(they must be equal)") in output
+    assert "member pg3 has postgresql_backup_stanza 'trading'" in output
+    assert_nothing_changed(recap, output, ["backup1"])
+    assert not re.search(r"TASK \[bizra\.infra\.pgbackrest_repository : Install", output)
 
 
 def test_a_backup_restores_to_a_point_in_time_on_a_fresh_host(hosts):
