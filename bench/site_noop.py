@@ -12,7 +12,9 @@ Rounds interleave the three so load on the machine hits all alike. Every run mus
 
 Prints the median wall time and the ratio to the baseline (target 1 of issue 18: <= 0.5), the
 bizractl overhead against plain ansible-playbook on the same configuration (target <= 2 %), and
-the task budget: tasks ok and skipped per host on the no-op.
+the task budget: tasks ok and skipped per host, and per role (from one more, untimed run with the
+bench-only callback bench/callback/task_budget.py; tasks the shared role runs for another role
+count under common).
 """
 
 from __future__ import annotations
@@ -89,6 +91,24 @@ def main() -> int:
     plain = statistics.median(times["ansible-playbook, ansible.cfg (mitogen_linear)"])
     wrapped = statistics.median(times["bizractl deploy site, ansible.cfg"])
     print(f"\nbizractl overhead against plain ansible-playbook (same configuration): {wrapped / plain - 1:+.1%}")
+    with tempfile.TemporaryDirectory(prefix="bizra-bench-budget-") as budget_dir:
+        budget_file = Path(budget_dir) / "budget.json"
+        run("task budget", [str(BIN / "ansible-playbook"), "-i", "inventories/lab", "playbooks/site.yml"],
+            {**ansible_cfg, "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "bench" / "callback"),
+             "ANSIBLE_CALLBACKS_ENABLED": "task_budget", "BIZRA_TASK_BUDGET": str(budget_file)})
+        budget = json.loads(budget_file.read_text())
+    roles: dict[str, dict[str, int]] = {}
+    for per_role in budget.values():
+        for role, counts in per_role.items():
+            total = roles.setdefault(role, {"hosts": 0, "ok": 0, "skipped": 0})
+            total["hosts"] += 1
+            total["ok"] += counts["ok"] + counts["changed"]
+            total["skipped"] += counts["skipped"]
+    print("\ntask budget of the no-op per role (summed over the hosts that run it)")
+    print("| role | hosts | tasks run | skipped | run per host | skipped per host |\n|---|---:|---:|---:|---:|---:|")
+    for role, total in sorted(roles.items(), key=lambda item: -(item[1]["ok"] + item[1]["skipped"])):
+        print(f"| {role} | {total['hosts']} | {total['ok']} | {total['skipped']} | "
+              f"{total['ok'] / total['hosts']:.0f} | {total['skipped'] / total['hosts']:.0f} |")
     print("\ntask budget of the no-op (per host: tasks ok / skipped)")
     print("| host | ok | skipped |\n|---|---:|---:|")
     for host, recap in sorted(recaps["ansible-playbook, ansible.cfg (mitogen_linear)"].items()):

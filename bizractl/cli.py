@@ -126,6 +126,54 @@ def plan(ctx: click.Context, playbook: str, show_diff: bool, **opts) -> None:
     _run(ctx, playbook, check=True, diff=True, show_diff=show_diff, **opts)
 
 
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+@main.command()
+@click.argument("playbook", required=False)
+@click.option("-i", "--inventory", help="Inventory path or name under inventories/ (default: lab).")
+@click.option("-l", "--limit", help="Hosts or groups to run on (Ansible pattern).")
+@click.option("-e", "--extra-vars", "extra_vars", multiple=True,
+              help="key=value, a JSON/YAML mapping or @file; repeatable. Passed privately.")
+@click.option("--confirm", "confirm", metavar="TARGET",
+              help="For a destructive playbook: the target's name, instead of typing it at the prompt.")
+@click.option("--vault-password-file", type=click.Path(dir_okay=False),
+              help="File (or executable) giving the Ansible Vault password.")
+@click.option("-v", "--verbose", count=True, help="Stream Ansible's own output (-vv... for more).")
+@click.option("-C", "--check", is_flag=True, help="Check mode: change nothing.")
+@click.pass_context
+@user_errors
+def incident(ctx: click.Context, playbook: str | None, confirm: str | None, check: bool, **opts) -> None:
+    """List the incident playbooks, or run PLAYBOOK (a name from the list).
+
+    A destructive one asks for its target's name (or takes --confirm TARGET) and refuses
+    anything else before a host is touched; the playbook checks the name itself too.
+    """
+    from bizractl import incidents
+    from bizractl.paths import find_project_root
+
+    settings, named_by = _settings(ctx)
+    root = find_project_root(settings.project, named_by=named_by)
+    if playbook is None:
+        for item in incidents.available(root):
+            mark = "destructive" if item.destructive else ""
+            click.echo(f"{item.name:<20} {mark:<12} {item.summary}")
+        return
+    item = incidents.find(root, playbook)
+    extra_vars = tuple(opts.pop("extra_vars"))
+    if item.destructive and not incidents.confirmation_given(extra_vars):
+        if confirm is None:
+            if not _interactive():
+                raise BadInputError(f"incident/{item.name} is destructive ({item.destructive}): give --confirm TARGET "
+                                    "when there is no terminal to type it at")
+            confirm = click.prompt(f"incident/{item.name} is destructive: {item.destructive}\n"
+                                   "Type the target's name to go on", prompt_suffix=": ")
+        extra_vars += (f"{incidents.CONFIRM_VARIABLE}={confirm}",)
+    _run(ctx, f"incident/{item.name}", check=check, diff=check, show_diff=False, tags=None, skip_tags=None,
+         forks=None, keep_runs=None, extra_vars=extra_vars, **opts)
+
+
 @main.group()
 def audit() -> None:
     """The audit trail: one hash-chained record per deploy, plan and incident run (<runs dir>/audit.log)."""

@@ -59,6 +59,7 @@ def prepare(settings: Settings, request: RunRequest, named_by: str = "--project"
     root = find_project_root(settings.project, named_by=named_by)
     playbook = resolve.resolve_playbook(root, request.playbook)
     inventory = resolve.resolve_inventory(root, request.inventory)
+    resolve.check_inventory_syntax(inventory)
     resolve.check_extra_vars(request.extra_vars)
     vault_file = None
     if request.vault_password_file:

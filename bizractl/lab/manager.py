@@ -35,6 +35,12 @@ SSH_OPTIONS = (
 
 Log = Callable[[str], None]
 
+# systemd in a container holds about 9 inotify instances of the machine's root user; with the
+# kernel's default of 128 the 15th container hangs in `initializing` and never answers SSH.
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_PER_CONTAINER = 12
+INOTIFY_RAISED = 1024
+
 
 @dataclass(frozen=True)
 class HostStatus:
@@ -188,6 +194,23 @@ def _forget_facts(fact_cache: Path | None, host: LabHost) -> None:
         (fact_cache / host.name).unlink(missing_ok=True)
 
 
+def ensure_inotify_instances(containers: int, log: Log, setting: Path = INOTIFY_INSTANCES) -> None:
+    """Raise fs.inotify.max_user_instances before starting more systemd containers than it holds."""
+    needed = containers * INOTIFY_PER_CONTAINER
+    current = int(setting.read_text(encoding="utf-8").strip())
+    if needed <= current:
+        return
+    wanted = max(INOTIFY_RAISED, needed)
+    try:
+        setting.write_text(f"{wanted}\n", encoding="utf-8")
+    except OSError as error:
+        raise LabError(
+            f"{containers} systemd containers need fs.inotify.max_user_instances >= {needed} (it is {current}) "
+            f"and it cannot be raised from here ({error.strerror}): run `sudo sysctl -w "
+            f"fs.inotify.max_user_instances={wanted}` and try again") from None
+    log(f"raised fs.inotify.max_user_instances from {current} to {wanted} for {containers} systemd containers")
+
+
 def up(spec: LabSpec, log: Log, podman: Podman | None = None, fact_cache: Path | None = None) -> None:
     """Create or start every host of the lab; a host already running is left alone."""
     podman = podman or Podman()
@@ -198,6 +221,8 @@ def up(spec: LabSpec, log: Log, podman: Podman | None = None, fact_cache: Path |
         mirror.ensure(spec.mirror_releases, log)
     _ensure_network(podman, spec)
     existing = podman.containers(spec.name)
+    not_running = [h for h in spec.hosts if (existing.get(h.name) or {}).get("State") != "running"]
+    ensure_inotify_instances(podman.running_count() + len(not_running), log)
     for host in spec.hosts:
         if host.kind == "container":
             image.harvest_apt_archives(host.distribution, spec.container_name(host))

@@ -85,6 +85,10 @@ class Podman:
             result[labels.get(LABEL_HOST, entry["Names"][0])] = entry
         return result
 
+    def running_count(self) -> int:
+        """Running containers of every lab (they share the machine's inotify instances)."""
+        return len((self._run("ps", "-q", check=False).stdout or b"").split())
+
     def run_container(self, argv: list[str]) -> None:
         self._run("run", *argv)
 

@@ -189,11 +189,12 @@ def test_a_failed_member_is_reported_and_the_replace_flow_rebuilds_onto_the_spar
     replace = ["-e", "raid_replace_array=chain", "-e", f"raid_replace_old_serial={MEMBERS[2]}",
                "-e", f"raid_replace_new_serial={SPARE}"]
     code, output, _ = run_playbook("../../playbooks/incident/raid_replace_disk.yml", "--limit", "node1", *replace)
-    assert code != 0 and "raid_replace_confirm must be the host's name (node1)" in " ".join(output.split())
+    assert code != 0 and "raid_replace_disk writes disk BIZRALAB0004 on node1: confirm by typing the target's name, " \
+        "-e incident_confirm=node1" in " ".join(output.split())
     assert md_degraded(node) == "1"
 
     code, output, _ = run_playbook("../../playbooks/incident/raid_replace_disk.yml", "--limit", "node1", *replace,
-                                   "-e", "raid_replace_confirm=node1")
+                                   "-e", "incident_confirm=node1")
     flat = " ".join(output.split())
     assert code == 0, flat[-3000:]
     assert "rebuilt, clean. Now replace BIZRALAB0002 by BIZRALAB0004 in storage_arrays" in flat

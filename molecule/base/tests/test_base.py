@@ -93,11 +93,16 @@ def test_bad_input_fails_before_touching_the_host():
     rc, output, recap = run_playbook(
         "converge.yml",
         "-e", '{"base_timezone": "Mars/Olympus_Mons", "base_packages_extra": ["sl"],'
-              ' "base_admin_users": [{"name": "Bad User", "ssh_keys": ["not-a-key"]}]}',
+              ' "base_admin_users": [{"name": "Bad User", "ssh_keys": ["not-a-key"]},'
+              # a real key cut short in a copy-paste: it still looks like a key
+              ' {"name": "carol", "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9ok'
+              ' carol@example"]}]}',
     )
     assert rc != 0
-    assert "base_admin_users names ['Bad User'] are not POSIX user names" in output
-    assert "not OpenSSH public keys" in output
+    flat = " ".join(output.split())
+    assert "base_admin_users names ['Bad User'] are not POSIX user names" in flat
+    assert "Bad User's key 1 (not-a-key...): not '<type> <base64 key> [comment]'" in flat
+    assert "carol's key 1 (ssh-ed25519 AAAAC3NzaC1l...): its key is cut short: a field runs past the end" in flat
     assert_nothing_changed(recap, output, testinfra_hosts)
     for name in testinfra_hosts:
         host = testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory_dir()}")

@@ -424,13 +424,20 @@ def test_an_upgrade_restarts_one_node_at_a_time_behind_the_gate(hosts):
 
 def test_a_rollback_to_a_release_a_node_lacks_is_refused(hosts):
     before = {name: main_pid(hosts[name]) for name in NODES}
-    code, output, _ = run_playbook(ROLLBACK_PLAYBOOK, "-e", "geth_rollback_version=1.2.3")
+    code, output, _ = run_playbook(ROLLBACK_PLAYBOOK, "-e", "geth_rollback_version=1.2.3",
+                                   "-e", f"incident_confirm={','.join(NODES)}")
     assert code != 0 and "/opt/geth/geth-1.2.3 is not there" in output, output[-2000:]
     assert {name: main_pid(hosts[name]) for name in NODES} == before
 
 
 def test_a_rollback_goes_back_one_node_at_a_time(hosts):
+    # destructive: without the nodes' names typed as confirmation nothing restarts
+    before = {name: main_pid(hosts[name]) for name in NODES}
     code, output, _ = run_playbook(ROLLBACK_PLAYBOOK, "-e", f"geth_rollback_version={FIRST_VERSION}")
+    assert code != 0 and "-e incident_confirm=geth1,geth2" in " ".join(output.split()), output[-2000:]
+    assert {name: main_pid(hosts[name]) for name in NODES} == before
+    code, output, _ = run_playbook(ROLLBACK_PLAYBOOK, "-e", f"geth_rollback_version={FIRST_VERSION}",
+                                   "-e", f"incident_confirm={','.join(NODES)}")
     assert code == 0, output[-4000:]
     for name in NODES:
         assert running_version(hosts[name]) == f"/opt/geth/geth-{FIRST_VERSION}/geth"

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -130,7 +133,7 @@ def test_a_rule_promtool_rejects_never_reaches_prometheus(hosts):
      ["alertmanager_route names receivers that alertmanager_receivers does not define: nobody"]),
     ("influx1", {"influxdb_databases": [{"name": "markets",
                                          "retention_policies": [{"name": "raw", "duration": "90 days"}]}]},
-     ["retention policy duration '90 days' is not INF or a duration like 90d"]),
+     ["influxdb_databases: retention policy duration '90 days' is not INF or a duration like 90d"]),
 ])
 def test_bad_input_is_refused_before_anything_changes(hosts, limit, extra, messages):
     checksums = "sha256sum /etc/prometheus/*.yml /etc/influxdb/influxdb.conf 2>/dev/null"
@@ -154,6 +157,43 @@ def test_receiver_secrets_stay_in_a_closed_file_and_out_of_the_output(hosts):
                                    "--check", "--diff")
     assert code == 0, output
     assert token not in output
+
+
+def alertmanager_metric(name: str) -> float:
+    with urllib.request.urlopen(f"{ALERTMANAGER}/metrics", timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    return float(next(line.split()[-1] for line in lines if line.startswith(name + " ")))
+
+
+def test_a_vaulted_receiver_secret_arrives_as_the_secret(hosts, tmp_path):
+    """Production's pattern: the receiver URL from an Ansible Vault value (!vault in the inventory)."""
+    canary = f"vault-canary-{secrets.token_hex(8)}"
+    password = tmp_path / "vault-password"
+    password.write_text(secrets.token_hex(16))
+    password.chmod(0o600)
+    encrypted = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-vault"), "encrypt_string", "--vault-password-file", str(password),
+         "--name", "vault_pager_webhook_url"],
+        input=f"http://10.89.70.20:9999/hook/{canary}", capture_output=True, text=True, check=True).stdout
+    hash_before = alertmanager_metric("alertmanager_config_hash")
+    vaulted = tmp_path / "vaulted.yml"
+    vaulted.write_text(encrypted + "alertmanager_receivers:\n  - name: sre\n  - name: pager\n    webhook_configs:\n"
+                       "      - url: '{{ vault_pager_webhook_url }}'\n        send_resolved: true\n")
+    try:
+        code, output, _ = run_playbook("converge.yml", "--limit", "mon1", "--tags", "alertmanager::config",
+                                       "-e", f"@{vaulted}", "--vault-password-file", str(password))
+        assert code == 0, output[-3000:]
+        assert canary not in output
+        config = hosts["mon1"].file("/etc/prometheus/alertmanager.yml")
+        assert f"url: http://10.89.70.20:9999/hook/{canary}" in config.content_string
+        assert "$ANSIBLE_VAULT" not in config.content_string and "!vault" not in config.content_string
+        assert config.mode == 0o640
+        # Alertmanager loaded it (a new configuration, reloaded without error)
+        wait_for(lambda: alertmanager_metric("alertmanager_config_hash") != hash_before, 30, "the reload")
+        assert alertmanager_metric("alertmanager_config_last_reload_successful") == 1
+    finally:  # back to the scenario's own receivers
+        code, output, _ = run_playbook("converge.yml", "--limit", "mon1", "--tags", "alertmanager::config")
+        assert code == 0, output[-3000:]
 
 
 def influx_query(query: str, auth: tuple[str, str] | None, database: str | None = None) -> dict:

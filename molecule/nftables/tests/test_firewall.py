@@ -114,7 +114,7 @@ def test_ssh_new_connections_are_rate_limited_per_source(fw, client):
 
 def test_blocklist_is_edited_live_and_kept(fw, outsider):
     handle = table_handle(fw)
-    extra = json.dumps({"fw_target": "fw", "fw_set": "blocklist", "fw_add": [OUTSIDER]})
+    extra = json.dumps({"fw_target": "fw", "fw_set": "blocklist", "fw_add": [OUTSIDER], "incident_confirm": "fw"})
     rc, output, recap = run_playbook(FW_SET, "-e", extra)
     assert rc == 0 and recap["fw"]["changed"] == 2, output[-3000:]  # live set + kept file
     assert open_tcp_ports(outsider) == set()
@@ -125,7 +125,7 @@ def test_blocklist_is_edited_live_and_kept(fw, outsider):
     fw.check_output("systemctl restart nftables")
     assert OUTSIDER in fw.check_output("nft list set inet bizra_firewall blocklist_v4")
     rc, output, recap = run_playbook(FW_SET, "-e", json.dumps({"fw_target": "fw", "fw_set": "blocklist",
-                                                                 "fw_remove": [OUTSIDER]}))
+                                                                 "fw_remove": [OUTSIDER], "incident_confirm": "fw"}))
     assert rc == 0 and recap["fw"]["changed"] == 2, output[-3000:]
     assert open_tcp_ports(outsider) == {30303}
 
@@ -134,11 +134,17 @@ def test_fw_set_refuses_bad_requests(fw):
     rc, output, _ = run_playbook(FW_SET, "-e", json.dumps({"fw_target": "fw", "fw_set": "blocklist",
                                                             "fw_add": ["10.89.40.0/33"]}))
     assert rc != 0 and "not addresses or networks: ['10.89.40.0/33']" in output
-    request = {"fw_target": "fw", "fw_set": "nosuch", "fw_add": ["192.0.2.1"]}
+    # the one confirmation style of the destructive incident playbooks: the target's name, typed
+    rc, output, _ = run_playbook(FW_SET, "-e", json.dumps({"fw_target": "fw", "fw_set": "blocklist",
+                                                            "fw_add": [OUTSIDER], "incident_confirm": "yes"}))
+    assert rc != 0 and "confirm by typing the target's name, -e incident_confirm=fw (bizractl incident asks for it), " \
+        "got yes. Nothing was changed." in " ".join(output.split()), output[-2000:]
+    assert OUTSIDER not in fw.check_output("nft list set inet bizra_firewall blocklist_v4")
+    request = {"fw_target": "fw", "fw_set": "nosuch", "fw_add": ["192.0.2.1"], "incident_confirm": "fw"}
     rc, output, _ = run_playbook(FW_SET, "-e", json.dumps(request))
     assert rc != 0 and "has no firewall set 'nosuch'" in output
     rc, output, _ = run_playbook(FW_SET, "-e", json.dumps({"fw_target": "fw", "fw_set": "blocklist",
-                                                            "fw_add": ["10.89.40.0/24"]}))
+                                                            "fw_add": ["10.89.40.0/24"], "incident_confirm": "fw"}))
     assert rc != 0 and "blocking it would cut this session" in output
     assert "10.89.40.0/24" not in fw.check_output("nft list set inet bizra_firewall blocklist_v4")
 

@@ -171,7 +171,7 @@ def test_a_backup_restores_to_a_point_in_time_on_a_fresh_host(hosts):
     primary.check_output("runuser -u postgres -- pgbackrest --stanza=trading check")
 
     code, output, _ = run_playbook(str(ROOT / "playbooks/incident/pg_restore.yml"), "--limit", "restore1",
-                                   "-e", f"pg_restore_target_time='{target}'", "-e", "pg_restore_confirm=restore1")
+                                   "-e", f"pg_restore_target_time='{target}'", "-e", "incident_confirm=restore1")
     assert code == 0, output[-4000:]
     restored = hosts["restore1"]
     assert psql(restored, "SELECT pg_is_in_recovery()") == "f"
@@ -180,9 +180,17 @@ def test_a_backup_restores_to_a_point_in_time_on_a_fresh_host(hosts):
 
 def test_a_restore_needs_the_typed_confirmation_and_a_timestamp():
     code, output, _ = run_playbook(str(ROOT / "playbooks/incident/pg_restore.yml"), "--limit", "restore1",
-                                   "-e", "pg_restore_target_time=yesterday", "-e", "pg_restore_confirm=yes")
+                                   "-e", "pg_restore_target_time=yesterday", "-e", "incident_confirm=restore1")
     assert code != 0
     assert "pg_restore_target_time must be a timestamp" in output and "Nothing was changed" in output
+    code, output, recap = run_playbook(str(ROOT / "playbooks/incident/pg_restore.yml"), "--limit", "restore1",
+                                       "-e", "pg_restore_target_time='2026-11-23 10:42:00+00'",
+                                       "-e", "incident_confirm=yes")
+    assert code != 0
+    assert "pg_restore replaces the data directory of restore1: confirm by typing the target's name, " \
+        "-e incident_confirm=restore1 (bizractl incident asks for it), got yes. Nothing was changed." \
+        in " ".join(output.split()), output[-2000:]
+    assert recap["restore1"]["changed"] == 0
 
 
 def test_a_restart_under_load_through_bizractl_loses_no_commit(hosts, tmp_path):
@@ -313,13 +321,13 @@ def test_the_role_refuses_to_run_against_a_primary_the_inventory_does_not_name()
 def test_failover_promotes_a_synchronous_standby_and_fences_the_lost_primary(hosts):
     failover = str(ROOT / "playbooks/incident/pg_failover.yml")
     # refused while the primary (pg2 since the switchover) runs
-    code, output, _ = run_playbook(failover, "-e", "pg_failover_confirm=yes", "-e", "pg_failover_from=pg2")
+    code, output, _ = run_playbook(failover, "-e", "incident_confirm=pg2", "-e", "pg_failover_from=pg2")
     assert code != 0 and "runs as primary: this is not a failover" in output
     marker = f"before-failover-{time.time_ns()}"
     psql(hosts["pg2"], f"INSERT INTO bizra_probe.rows VALUES ('{marker}')", "trading")
     hosts["pg2"].check_output(f"systemctl stop postgresql@{VERSION}-main")  # the primary is lost
 
-    code, output, _ = run_playbook(failover, "-e", "pg_failover_confirm=yes", "-e", "pg_failover_from=pg2")
+    code, output, _ = run_playbook(failover, "-e", "incident_confirm=pg2", "-e", "pg_failover_from=pg2")
     assert code == 0, output[-4000:]
     roles = {n: psql(hosts[n], "SELECT pg_is_in_recovery()") for n in ("pg1", "pg3")}
     assert sorted(roles.values()) == ["f", "t"], roles

@@ -1,9 +1,16 @@
+import re
 from pathlib import Path
 
 import pytest
 
 from bizractl.errors import BadInputError
-from bizractl.resolve import available_playbooks, check_extra_vars, resolve_inventory, resolve_playbook
+from bizractl.resolve import (
+    available_playbooks,
+    check_extra_vars,
+    check_inventory_syntax,
+    resolve_inventory,
+    resolve_playbook,
+)
 
 
 @pytest.fixture
@@ -55,3 +62,26 @@ def test_extra_vars_file_must_exist(tree: Path):
     check_extra_vars(("a=b", '{"x": 1}'), cwd=tree)
     with pytest.raises(BadInputError, match="no such file"):
         check_extra_vars(("@missing.yml",), cwd=tree)
+
+
+def test_inventory_yaml_error_names_the_file_and_line(tmp_path):
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    a: {}\n")
+    (tmp_path / "group_vars" / "all.yml").write_text("base_timezone: UTC\nbase_packages_extra: [htop\n")
+    with pytest.raises(BadInputError, match=re.escape(
+            f"inventory file {tmp_path / 'group_vars' / 'all.yml'} line 3, column 1: not valid YAML "
+            "(did not find expected ',' or ']', while parsing a flow sequence that starts at line 2)")):
+        check_inventory_syntax(tmp_path)
+
+
+def test_inventory_with_vault_values_and_vault_files_passes(tmp_path):
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "all.yml").write_text(
+        "secret: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\nraw: !unsafe '{{ x }}'\n")
+    (tmp_path / "group_vars" / "vault.yml").write_text("$ANSIBLE_VAULT;1.1;AES256\n6162636465\n")
+    check_inventory_syntax(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["lab", "production"])
+def test_the_shipped_inventories_parse(name):
+    check_inventory_syntax(Path(__file__).resolve().parents[3] / "inventories" / name)

@@ -62,6 +62,8 @@ def test_filters_through_ansible_templating(tmp_path):
           literal: "{{ \\"it's\\" | bizra.infra.influxql_string }}"
           shared_buffers: "{{ (16384 | bizra.infra.pg_tuned_settings(8)).shared_buffers }}"
           job_errors: "{{ [{'name': 'node', 'group': 'all', 'port': 99999}] | bizra.infra.prometheus_job_errors }}"
+          ssh_keys: "{{ {'carol': ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoq']}
+                        | bizra.infra.ssh_public_key_errors }}"
 """)
     result = subprocess.run(
         [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)],
@@ -82,3 +84,5 @@ def test_filters_through_ansible_templating(tmp_path):
     assert msg["literal"] == "'it\\'s'"
     assert msg["shared_buffers"] == "4GB"
     assert any("99999" in error for error in msg["job_errors"])
+    assert msg["ssh_keys"] == [
+        "carol's key 1 (ssh-ed25519 AAAAC3NzaC1l...): its key is cut short: a field runs past the end"]
