@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import statistics
 import subprocess
@@ -30,14 +29,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from recap import ANSI, read_recap
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 WORK = ROOT / ".cache" / "bench" / "scaling"
 SUBNET_PREFIX = "10.89.91"  # a subnet no Molecule scenario uses
 WINDOW_SECONDS = 600
-RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unr>\d+)"
-                   r"\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)", re.MULTILINE)
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def host_name(number: int) -> str:
@@ -81,13 +79,7 @@ def run(argv: list[str], env: dict[str, str], expect_noop: bool = True) -> tuple
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     output = ANSI.sub("", done.stdout + done.stderr)
-    if "BIZRA_RUNS_DIR" in env:  # bizractl prints its own table: read the run's summary instead
-        newest = max((p for p in Path(env["BIZRA_RUNS_DIR"]).iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-        recap = {host: {"changed": h["changed"], "failed": h["failed"], "unr": h["unreachable"]}
-                 for host, h in json.loads((newest / "summary.json").read_text())["hosts"].items()}
-    else:
-        recap = {m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
-                 for m in RECAP.finditer(output)}
+    recap = read_recap(output, env)
     dirty = {h: r for h, r in recap.items() if r["failed"] or r["unr"] or (expect_noop and r["changed"])}
     if done.returncode != 0 or dirty or not recap:
         raise SystemExit(f"{' '.join(argv[:3])}: not a clean {'no-op' if expect_noop else 'run'} "

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -30,11 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from recap import ANSI, read_recap
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unr>\d+)"
-                   r"\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)", re.MULTILINE)
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def run(name: str, argv: list[str], env: dict[str, str]) -> tuple[float, dict[str, dict[str, int]]]:
@@ -43,14 +41,7 @@ def run(name: str, argv: list[str], env: dict[str, str]) -> tuple[float, dict[st
                           capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     output = ANSI.sub("", done.stdout + done.stderr)
-    if "BIZRA_RUNS_DIR" in env:  # bizractl prints its own table: read the run's summary instead
-        newest = max((p for p in Path(env["BIZRA_RUNS_DIR"]).iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-        hosts = json.loads((newest / "summary.json").read_text())["hosts"]
-        recap = {host: {"changed": h["changed"], "failed": h["failed"], "unr": h["unreachable"]}
-                 for host, h in hosts.items()}
-    else:
-        recap = {m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
-                 for m in RECAP.finditer(output)}
+    recap = read_recap(output, env)
     changed = {host: r["changed"] for host, r in recap.items() if r["changed"] or r["failed"] or r["unr"]}
     if done.returncode != 0 or changed or not recap:
         raise SystemExit(f"{name}: not a clean no-op (rc {done.returncode}, changed/failed {changed}):\n"
