@@ -173,11 +173,12 @@ def test_a_vaulted_receiver_secret_arrives_as_the_secret(hosts, tmp_path):
     password.chmod(0o600)
     encrypted = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-vault"), "encrypt_string", "--vault-password-file", str(password),
-         "--name", "vault_pager_webhook_url"],
+         "--stdin-name", "vault_pager_webhook_url"],
         input=f"http://10.89.70.20:9999/hook/{canary}", capture_output=True, text=True, check=True).stdout
     hash_before = alertmanager_metric("alertmanager_config_hash")
     vaulted = tmp_path / "vaulted.yml"
-    vaulted.write_text(encrypted.rstrip("\n") + "\nalertmanager_receivers:\n  - name: sre\n  - name: pager\n    webhook_configs:\n"
+    vaulted.write_text(encrypted.rstrip("\n") + "\n"
+                       "alertmanager_receivers:\n  - name: sre\n  - name: pager\n    webhook_configs:\n"
                        "      - url: '{{ vault_pager_webhook_url }}'\n        send_resolved: true\n")
     try:
         code, output, _ = run_playbook("converge.yml", "--limit", "mon1", "--tags", "alertmanager::config",
