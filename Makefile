@@ -93,8 +93,8 @@ test: setup  ## All tests: the README's test command
 	# The VM tier first: it is the longest path, and lint and unit do not need the lab.
 	for scenario in $(VM_SCENARIOS); do
 	  rm -f .cache/molecule-$$scenario.rc
-	  ( stage "molecule $$scenario (VM tier, in the background)" $(BIN)/molecule test -s $$scenario \
-	      > .cache/molecule-$$scenario.log 2>&1; echo $$? > .cache/molecule-$$scenario.rc ) &
+	  ( rc=0; stage "molecule $$scenario (VM tier, in the background)" $(BIN)/molecule test -s $$scenario \
+	      > .cache/molecule-$$scenario.log 2>&1 || rc=$$?; echo $$rc > .cache/molecule-$$scenario.rc ) &
 	done
 	stage lint $(MAKE) --no-print-directory lint || status=1
 	stage unit $(MAKE) --no-print-directory unit || status=1
@@ -106,7 +106,15 @@ test: setup  ## All tests: the README's test command
 	for scenario in $(VM_SCENARIOS); do
 	  echo "=== molecule $$scenario (ran in the background) ==="
 	  tail -n 80 .cache/molecule-$$scenario.log
-	  [ "$$(cat .cache/molecule-$$scenario.rc)" = 0 ] || status=1
+	  if [ "$$(cat .cache/molecule-$$scenario.rc)" != 0 ]; then
+	    status=1
+	    # What the guests printed last (bizractl lab down keeps each VM's console log).
+	    for console in "$${BIZRA_LAB_HOME:-$$HOME/.local/share/bizra/lab}"/vms/*.console.log; do
+	      [ -f "$$console" ] || continue
+	      echo "--- $$console, written $$(date -r "$$console" +%H:%M:%S) (last 60 lines)"
+	      tail -n 60 "$$console"
+	    done
+	  fi
 	done
 	echo "=== stages (wall time; the VM tier overlaps e2e and the container scenarios) ==="
 	awk -F'\t' '{ printf "  %-52s %5d s  %6.1f min  %s\n", $$1, $$2, $$2 / 60, $$3 }' .cache/stages.tsv

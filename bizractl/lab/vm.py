@@ -147,7 +147,7 @@ def _install_bootloader(raw: Path, work: Path) -> None:
     argv = [
         "qemu-system-x86_64", *_machine_args(2, 1024), "-no-reboot",
         "-kernel", str(work / "vmlinuz"), "-initrd", str(work / "initrd.img"),
-        "-append", "root=/dev/vda1 rw console=ttyS0,115200 net.ifnames=0",
+        "-append", "root=/dev/vda1 rw console=ttyS0,115200 net.ifnames=0 tsc=reliable",
         "-drive", f"file={raw},if=virtio,format=raw",
         "-serial", f"file:{console}", "-nic", "none",
     ]
@@ -213,7 +213,18 @@ def stop(spec: LabSpec, host: LabHost, remove_disk: bool = False) -> None:
         if Path(f"/proc/{pid}").exists():
             os.kill(pid, signal.SIGKILL)
     if remove_disk:
-        shutil.rmtree(state_dir(spec, host), ignore_errors=True)
+        directory = state_dir(spec, host)
+        # The console outlives the disks: after a failed test run it is what tells a hung boot
+        # from a slow one (make test prints it when the VM tier fails).
+        console = directory / "console.log"
+        if console.exists():
+            shutil.copy(console, last_console(spec, host))
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def last_console(spec: LabSpec, host: LabHost) -> Path:
+    """Where a removed VM's console log is kept until the VM is removed again."""
+    return state_dir(spec, host).with_name(f"{spec.container_name(host)}.console.log")
 
 
 def start(spec: LabSpec, host: LabHost, base_image: Path, anchor_pid: int, resolv_conf: str,

@@ -45,3 +45,14 @@ def test_a_vm_without_a_pidfile_is_not_running(monkeypatch, tmp_path):
     (vm.state_dir(SPEC, NODE)).mkdir(parents=True)
     (vm.state_dir(SPEC, NODE) / "qemu.pid").write_text("1\n")  # pid 1 is not this VM's qemu
     assert not vm.running(SPEC, NODE)
+
+
+def test_removing_a_vm_keeps_its_console_log_and_drops_its_disks(monkeypatch, tmp_path):
+    monkeypatch.setenv("BIZRA_LAB_HOME", str(tmp_path))
+    directory = vm.state_dir(SPEC, NODE)
+    directory.mkdir(parents=True)
+    (directory / "disk.qcow2").write_bytes(b"disk")
+    (directory / "console.log").write_text("Relabeling /\n")
+    vm.stop(SPEC, NODE, remove_disk=True)
+    assert not directory.exists()
+    assert vm.last_console(SPEC, NODE).read_text() == "Relabeling /\n"
