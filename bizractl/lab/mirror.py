@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bizractl.errors import LabError
+from bizractl.lab import image
 from bizractl.paths import lab_home
 
 PORT = 8089
@@ -95,13 +96,29 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path, what: str) -> str:
     return done.stdout
 
 
-def build(release: Release, log) -> dict:
-    """Build, pack and record one release; returns its record. Kept until the version changes."""
+def _built(release: Release) -> dict | None:
     record_file = record_path(release)
     if record_file.is_file():
         record = json.loads(record_file.read_text(encoding="utf-8"))
         if (record_file.parent / record["file"]).is_file():
             return record
+    return None
+
+
+def build(release: Release, log) -> dict:
+    """Build, pack and record one release; returns its record. Kept until the version changes.
+
+    One build per release at a time: test stages run side by side, and two builds of one
+    version would each write a tarball (their sha256 differ) and a record, in any order."""
+    record = _built(release)
+    if record:
+        return record
+    with image.build_lock(f"mirror-{release.name}-{release.version}"):
+        return _built(release) or _build(release, log)
+
+
+def _build(release: Release, log) -> dict:
+    record_file = record_path(release)
     go = _go()
     log(f"lab mirror: building {release.name} {release.version} from {release.go_package}@v{release.version} "
         "(once; several minutes on 2 cores)")
@@ -238,7 +255,9 @@ def record_path_for(record: dict) -> Path:
 def ensure(releases: tuple[Release, ...], log) -> list[dict]:
     """Every pinned release built and signed, and the server up."""
     records = [build(release, log) for release in releases]
-    for record in records:
-        sign(record, log)
+    # One signer at a time: two lab-ups side by side would each make a signing key on a new machine.
+    with image.build_lock("mirror-signing"):
+        for record in records:
+            sign(record, log)
     serve(log)
     return records

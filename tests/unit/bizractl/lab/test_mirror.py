@@ -82,3 +82,21 @@ def test_each_release_is_signed_by_the_mirror_key_and_gpgv_verifies_it(fake_go, 
         handle.write(b"tampered")
     assert subprocess.run(["gpgv", "--keyring", str(keyring), str(signature), str(tarball)],
                           capture_output=True, check=False).returncode != 0
+
+
+def test_a_build_finished_by_another_process_meanwhile_is_not_built_again(fake_go, tmp_path, monkeypatch):
+    """Two lab-ups side by side: the second waits for the build lock, then takes the first's build."""
+    first = mirror.build(RELEASE, lambda _: None)
+    record_file = mirror.record_path(RELEASE)
+    saved = record_file.read_text()
+    record_file.unlink()  # as seen before the lock: not built yet
+    real_lock = mirror.image.build_lock
+
+    def lock_released_after_the_other_build(name):
+        record_file.write_text(saved)  # the other process finished while this one waited
+        return real_lock(name)
+
+    monkeypatch.setattr(mirror.image, "build_lock", lock_released_after_the_other_build)
+    monkeypatch.setattr(mirror, "_build", lambda *_: pytest.fail("built a second time"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert mirror.build(RELEASE, lambda _: None) == first
