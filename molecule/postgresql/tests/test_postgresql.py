@@ -252,6 +252,26 @@ def test_lowering_max_connections_again_restarts_the_primary_first(hosts):
     assert psql(hosts["pg1"], "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "2"
 
 
+def test_a_setting_postgresql_rejects_is_never_written(hosts):
+    """A value the server would refuse at its next restart is caught before the file is replaced:
+    no reload, no restart, the running servers keep their settings."""
+    conf = f"/etc/postgresql/{VERSION}/main/conf.d/90-bizra.conf"
+    members = ("pg1", "pg2", "pg3")
+
+    def state():
+        return {n: (hosts[n].check_output(f"sha256sum {conf}"), psql(hosts[n], "SHOW shared_buffers"),
+                    psql(hosts[n], "SELECT pg_postmaster_start_time()")) for n in members}
+
+    before = state()
+    code, output, recap = run_playbook("converge.yml", "-e", '{"postgresql_settings": {"shared_buffers": "lots"}}')
+    assert code != 0
+    assert (f'postgresql_settings: PostgreSQL {VERSION} on pg1 rejects the server settings: invalid value for '
+            'parameter "shared_buffers": "lots". Nothing was written; the running server keeps its settings.'
+            in output), output[-4000:]
+    assert_nothing_changed(recap, output, list(members))
+    assert state() == before
+
+
 def test_switchover_refuses_a_host_that_is_not_a_running_standby():
     code, output, recap = run_playbook(str(ROOT / "playbooks/incident/pg_switchover.yml"),
                                        "-e", "pg_switchover_to=backup1")
