@@ -1,11 +1,13 @@
 """frr_bgp: real BGP sessions between three FRR routers, policy checked from the routing tables."""
 
 import json
+import secrets
+import subprocess
 from pathlib import Path
 
 import pytest
 import testinfra
-from scenario_helpers import assert_nothing_changed, inventory_dir, run_playbook, wait_for
+from scenario_helpers import assert_nothing_changed, inventory_dir, lab_key, run_playbook, wait_for
 
 EDGE, TRANSIT_A, TRANSIT_B = "10.89.30.10", "10.89.30.1", "10.89.30.2"
 EDGE6, TRANSIT_A6, TRANSIT_B6 = "fd89:30::10", "fd89:30::1", "fd89:30::2"
@@ -283,3 +285,42 @@ def test_a_reload_frr_rejects_rolls_back_to_the_last_good_config(edge):
     # the inventory's config is still what is applied: a normal run has nothing to do
     rc, output, recap = run_playbook("converge.yml", "--limit", "edge")
     assert rc == 0 and recap["edge"]["changed"] == 0, output[-3000:]
+
+
+ROUTERS = {"edge": EDGE, "upstream1": TRANSIT_A, "upstream2": TRANSIT_B}
+CONFIG_FILES = {"/etc/frr/frr.conf", "/etc/frr/frr.conf.last-good", "/etc/frr/frr.conf.rejected"}
+
+
+def where_secrets_are(address: str, values: list[str]) -> tuple[set[str], int]:
+    """Files (outside /proc, /sys, /dev, /run) and journal lines on a router that hold a secret.
+
+    Over plain SSH with the secrets on stdin, never on a command line: an Ansible command (the
+    testinfra backend) would log its arguments to the router's journal and plant them there."""
+    ssh = ["ssh", "-i", str(lab_key()), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+           "-o", "LogLevel=ERROR", f"root@{address}"]
+    patterns = "\n".join(values) + "\n"
+    files = subprocess.run([*ssh, "grep -rlsIF -f - --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev "
+                                  "--exclude-dir=run / || true"], input=patterns, capture_output=True, text=True,
+                           check=True, timeout=300).stdout.split()
+    in_journal = 'patterns=$(cat); journalctl --no-pager -o cat | grep -cF -e "$patterns" || true'
+    journal = subprocess.run([*ssh, in_journal], input=patterns, capture_output=True, text=True, check=True,
+                             timeout=300).stdout.strip()
+    return set(files), int(journal)
+
+
+def test_a_rotated_session_password_is_kept_in_no_log_and_no_history(edge):
+    """The sessions' password rotated: neither value in any router file but FRR's own configuration
+    (the new one in frr.conf and its last good copy; the rejected copy of the rollback test above
+    still holds the old), nor in a journal. frr-reload.py logs every line it applies and vtysh
+    keeps a history of commands: both were where the password outlived a rotation."""
+    old = (lab_key().parent.parent / "secrets" / "mol-bgp-session").read_text().split()[0]
+    new = secrets.token_hex(12)
+    rc, output, _ = run_playbook("converge.yml", "-e", f"frr_lab_session_password={new}")
+    assert rc == 0, output[-3000:]
+    assert new not in output and old not in output
+    wait_established(edge, [TRANSIT_A, TRANSIT_B])
+    assert f"password {new}" in edge.file("/etc/frr/frr.conf").content_string
+    for name, address in ROUTERS.items():
+        files, journal_lines = where_secrets_are(address, [old, new])
+        assert files <= CONFIG_FILES and journal_lines == 0, (name, files, journal_lines)
+        assert where_secrets_are(address, [old])[0] <= {"/etc/frr/frr.conf.rejected"}, name
