@@ -126,7 +126,7 @@ test: setup  ## All tests: the README's test command
 	  echo "=== molecule $$scenario (ran in the background): FAILED"
 	  tail -n 150 .cache/molecule-$$scenario.log
 	  # What the guests printed last (bizractl lab down keeps each VM's console log).
-	  for console in "$${BIZRA_LAB_HOME:-$$HOME/.local/share/bizra/lab}"/vms/*.console.log; do
+	  for console in "$$($(BIN)/python -c 'from bizractl.paths import lab_home; print(lab_home())')"/vms/*.console.log; do
 	    [ -f "$$console" ] || continue
 	    echo "--- $$console, written $$(date -r "$$console" +%H:%M:%S) (last 60 lines)"
 	    tail -n 60 "$$console"
