@@ -73,6 +73,8 @@ def run_options(func):
         click.option("--vault-password-file", type=click.Path(dir_okay=False),
                      help="File (or executable) giving the Ansible Vault password."),
         click.option("-v", "--verbose", count=True, help="Stream Ansible's own output (-vv... for more)."),
+        click.option("--no-validate", "no_validate", is_flag=True,
+                     help="Skip the offline checks of the inventory (bizractl validate) before the run."),
         click.option("--keep-runs", type=click.IntRange(1, 10_000),
                      help=f"Run directories kept under runs/ (default: $BIZRA_RUNS_KEEP, else {DEFAULT_RUNS_KEEP})."),
     ]
@@ -98,6 +100,7 @@ def _run(ctx: click.Context, playbook: str, *, check: bool, diff: bool, show_dif
         playbook=playbook, check=check, diff=diff, inventory=opts["inventory"], limit=opts["limit"],
         tags=opts["tags"], skip_tags=opts["skip_tags"], extra_vars=opts["extra_vars"], forks=opts["forks"],
         vault_password_file=opts["vault_password_file"], verbosity=opts["verbose"],
+        validate=not opts.get("no_validate", False),
     )
     sys.exit(lifecycle.run(settings, request, Console(stderr=False, highlight=False), show_diff, named_by))
 
@@ -170,8 +173,67 @@ def incident(ctx: click.Context, playbook: str | None, confirm: str | None, chec
             confirm = click.prompt(f"incident/{item.name} is destructive: {item.destructive}\n"
                                    "Type the target's name to go on", prompt_suffix=": ")
         extra_vars += (f"{incidents.CONFIRM_VARIABLE}={confirm}",)
+    # No offline validation of the whole inventory: an incident playbook checks its own input, and an
+    # unrelated host's bad variable must not hold up an incident.
     _run(ctx, f"incident/{item.name}", check=check, diff=check, show_diff=False, tags=None, skip_tags=None,
-         forks=None, keep_runs=None, extra_vars=extra_vars, **opts)
+         forks=None, keep_runs=None, extra_vars=extra_vars, no_validate=True, **opts)
+
+
+@main.command("validate")
+@click.argument("playbook", required=False, default="site.yml")
+@click.option("-i", "--inventory", help="Inventory path or name under inventories/ (default: lab).")
+@click.option("-l", "--limit", help="Report only these hosts' problems (Ansible pattern); all hosts are read.")
+@click.option("-e", "--extra-vars", "extra_vars", multiple=True,
+              help="key=value, a JSON/YAML mapping or @file; repeatable. Passed privately.")
+@click.option("--vault-password-file", type=click.Path(dir_okay=False),
+              help="File (or executable) giving the Ansible Vault password.")
+@click.option("--json", "as_json", is_flag=True, help="The problems as JSON.")
+@click.pass_context
+@user_errors
+def validate_command(ctx: click.Context, playbook: str, inventory: str | None, limit: str | None,
+                     extra_vars: tuple[str, ...], vault_password_file: str | None, as_json: bool) -> None:
+    """Check the inventory for PLAYBOOK (default site.yml) without contacting a host.
+
+    Every host's variables against the argument specs and input rules of every role the playbook
+    runs there, and the rules across hosts. Every problem at once; exit 2 if there is one.
+    deploy and plan run these checks first (--no-validate skips them).
+    """
+    import json
+    import shutil
+
+    from bizractl import resolve, runs
+    from bizractl import validate as offline
+    from bizractl.paths import ensure_collection_link, find_project_root
+    from bizractl.runspec import fact_cache_dir
+
+    settings, named_by = _settings(ctx)
+    root = find_project_root(settings.project, named_by=named_by)
+    book = resolve.resolve_playbook(root, playbook)
+    inventory_path = resolve.resolve_inventory(root, inventory)
+    resolve.check_inventory_syntax(inventory_path)
+    resolve.check_extra_vars(extra_vars)
+    vault_file = Path(vault_password_file).expanduser().resolve() if vault_password_file else None
+    if vault_file is not None and not vault_file.is_file():
+        raise BadInputError(f"--vault-password-file: no such file {vault_file}")
+    ensure_collection_link(root)
+    extra_dir, extra_files = runs.write_extra_vars(extra_vars)
+    try:
+        result = offline.validate(root, inventory_path, book, vault_password_file=vault_file,
+                                  extra_vars_files=tuple(extra_files), limit=limit,
+                                  fact_cache=fact_cache_dir(root, inventory_path))
+    finally:
+        if extra_dir is not None:
+            shutil.rmtree(extra_dir, ignore_errors=True)
+    if as_json:
+        click.echo(json.dumps({"ok": result.ok, "hosts": result.hosts, "checks": result.checks,
+                               "left_to_hosts": result.host_side,
+                               "problems": [f.as_dict() for f in result.findings]}, indent=2))
+    elif result.ok:
+        click.echo(offline.summary(result, inventory_path))
+    else:
+        click.echo(offline.format_findings(result, inventory_path), err=False)
+    if not result.ok:
+        sys.exit(EXIT_BAD_INPUT)
 
 
 @main.group()

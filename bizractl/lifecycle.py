@@ -26,7 +26,7 @@ from bizractl.exitcodes import MEANING, map_exit_code
 from bizractl.paths import ensure_collection_link, find_project_root
 from bizractl.recorder import RunRecorder
 from bizractl.report import ProgressView
-from bizractl.runspec import RunSpec, build_runner_kwargs
+from bizractl.runspec import RunSpec, build_runner_kwargs, fact_cache_dir
 from bizractl.settings import Settings
 
 
@@ -45,6 +45,8 @@ class RunRequest:
     forks: int | None = None
     vault_password_file: str | None = None
     verbosity: int = 0
+    # The offline checks of the inventory (bizractl validate) before anything runs.
+    validate: bool = True
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,13 @@ def prepare(settings: Settings, request: RunRequest, named_by: str = "--project"
             raise BadInputError(f"--vault-password-file: no such file {vault_file}")
     # The -e values first: a bad one is bad input, and nothing exists yet.
     extra_dir, extra_files = runs.write_extra_vars(request.extra_vars)
+    if request.validate:
+        try:
+            check_offline(root, inventory, playbook, vault_file, extra_files, request.limit)
+        except BaseException:
+            if extra_dir is not None:
+                shutil.rmtree(extra_dir, ignore_errors=True)
+            raise
     runs_dir = settings.runs_dir_for(root)
     lock = None
     try:
@@ -91,6 +100,20 @@ def prepare(settings: Settings, request: RunRequest, named_by: str = "--project"
         extra_vars_files=extra_files, extra_vars_dir=extra_dir,
         extra_vars_names=runs.extra_var_names(extra_dir, extra_files), lock=lock,
     )
+
+
+def check_offline(root: Path, inventory: Path, playbook: Path, vault_file: Path | None,
+                  extra_files: tuple[Path, ...], limit: str | None):
+    """bizractl validate's checks: every problem of the inventory at once, before any host."""
+    from bizractl import validate
+
+    ensure_collection_link(root)
+    result = validate.validate(root, inventory, playbook, vault_password_file=vault_file,
+                               extra_vars_files=tuple(extra_files), limit=limit,
+                               fact_cache=fact_cache_dir(root, inventory))
+    if not result.ok:
+        raise BadInputError(validate.format_findings(result, inventory))
+    return result
 
 
 def execute(spec: RunSpec, console: Console) -> RunOutcome:

@@ -38,7 +38,8 @@ def test_prepare_refuses_bad_extra_vars_before_making_anything(project_root, tmp
 
 def test_prepare_then_record_keeps_a_private_summary_and_no_extra_vars_file(project_root, tmp_path):
     settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(project_root))
-    spec = lifecycle.prepare(settings, lifecycle.RunRequest("site", check=True, extra_vars=("token=s3cret",)))
+    spec = lifecycle.prepare(settings, lifecycle.RunRequest("site", check=True, extra_vars=("token=s3cret",),
+                                                            validate=False))
     assert spec.title == "bizractl plan site.yml" and spec.run_dir.name == spec.run_id
     assert spec.extra_vars_dir is not None and spec.extra_vars_dir.is_dir()
     recorder = RunRecorder()
@@ -78,20 +79,20 @@ def test_the_progress_log_names_tasks_that_ran_not_those_skipped_everywhere():
 
 def test_a_second_deploy_on_the_same_inventory_is_refused_naming_the_holder(project_root, tmp_path):
     settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(project_root))
-    first = lifecycle.prepare(settings, lifecycle.RunRequest("site"))
+    first = lifecycle.prepare(settings, lifecycle.RunRequest("site", validate=False))
     try:
         with pytest.raises(LockedError, match=r"another deploy against .*inventories/lab is running \(.*pid "
                                               rf"{os.getpid()}, site\.yml, since "):
-            lifecycle.prepare(settings, lifecycle.RunRequest("geth", extra_vars=("a=1",)))
+            lifecycle.prepare(settings, lifecycle.RunRequest("geth", extra_vars=("a=1",), validate=False))
         runs_before = {p.name for p in (tmp_path / "runs").iterdir()}
         # A plan changes nothing: it takes no lock and runs beside the deploy.
-        plan = lifecycle.prepare(settings, lifecycle.RunRequest("site", check=True))
+        plan = lifecycle.prepare(settings, lifecycle.RunRequest("site", check=True, validate=False))
         assert plan.lock is None
         lifecycle.cleanup(plan)
         assert {p.name for p in (tmp_path / "runs").iterdir()} == runs_before | {plan.run_dir.name}
     finally:
         lifecycle.cleanup(first)
-    again = lifecycle.prepare(settings, lifecycle.RunRequest("site"))
+    again = lifecycle.prepare(settings, lifecycle.RunRequest("site", validate=False))
     assert again.lock.took_over == ""
     lifecycle.cleanup(again)
 
@@ -102,7 +103,7 @@ def test_a_lock_left_by_a_process_that_is_gone_is_taken_over(project_root, tmp_p
     lock_file.write_text(json.dumps({"user": "sre", "controller": "ops1", "pid": 999999, "playbook": "site.yml",
                                      "started": "2026-12-01T03:00:00Z"}))
     settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(project_root))
-    spec = lifecycle.prepare(settings, lifecycle.RunRequest("site"))
+    spec = lifecycle.prepare(settings, lifecycle.RunRequest("site", validate=False))
     assert spec.lock.took_over == ("took over the lock left by sre@ops1 pid 999999, site.yml, "
                                    "since 2026-12-01T03:00:00Z (that process is gone)")
     lifecycle.cleanup(spec)
