@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -118,27 +119,59 @@ def host_table(recorder: RunRecorder, title: str) -> Table:
     return table
 
 
+def same_but_for_the_host(items, host_of, key_of) -> list[tuple[list[str], object]]:
+    """Items that say the same thing on many hosts (the host's own name aside), once each with
+    their hosts, in first-seen order: a 7-host run printed one container notice 14 times."""
+    groups: dict[object, tuple[list[str], object]] = {}
+    for item in items:
+        host = host_of(item)
+        key = key_of(item, host)
+        if key not in groups:
+            groups[key] = ([], item)
+        if host not in groups[key][0]:
+            groups[key][0].append(host)
+    return list(groups.values())
+
+
+def without_host(text: str, host: str) -> str:
+    return re.sub(rf"\b{re.escape(host)}\b", "\0", text) if host else text
+
+
+def _hosts_label(hosts: list[str]) -> str:
+    return hosts[0] if len(hosts) == 1 else f"{', '.join(hosts)} ({len(hosts)} hosts)"
+
+
+def _text_for(hosts: list[str], text: str, host: str) -> str:
+    """One host: its own words. Several: the shared words, its name as 'each host'."""
+    return text if len(hosts) == 1 else without_host(text, host).replace("\0", "each host")
+
+
 def print_reports(console: Console, recorder: RunRecorder) -> None:
-    """Messages the playbook reported (debug tasks), grouped by host, after the table."""
+    """Messages the playbook reported (debug tasks), after the table; the same message on many
+    hosts is shown once with their names."""
     if not recorder.reports:
         return
     console.print(Text("Reports", style="bold"))
-    for report in recorder.reports:
-        console.print(Text.assemble((f"  {report.host}", "bold"), f"  {report.task}"))
+    for hosts, report in same_but_for_the_host(
+            recorder.reports, lambda r: r.host,
+            lambda r, h: (r.task, tuple(without_host(line, h) for line in r.lines))):
+        console.print(Text.assemble((f"  {_hosts_label(hosts)}", "bold"), f"  {report.task}"))
         for line in report.lines:
-            console.print(Text(f"      {line}"), highlight=False)
+            console.print(Text(f"      {_text_for(hosts, line, report.host)}"), highlight=False)
 
 
 def print_failures(console: Console, recorder: RunRecorder) -> None:
     if not recorder.failures:
         return
     console.print(Text("Failed tasks", style="bold red"))
-    for failure in recorder.failures:
+    for hosts, failure in same_but_for_the_host(
+            recorder.failures, lambda f: f.host,
+            lambda f, h: (f.role, f.task, f.unreachable, without_host(f.message, h))):
         where = f"{failure.role} : {failure.task}" if failure.role else failure.task
         kind = "UNREACHABLE" if failure.unreachable else "FAILED"
-        console.print(Text.assemble((f"  {failure.host}", "bold"), f"  {kind}  {where}"))
+        console.print(Text.assemble((f"  {_hosts_label(hosts)}", "bold"), f"  {kind}  {where}"))
         for line in failure.message.splitlines()[:12]:
-            console.print(Text(f"      {line}"), highlight=False)
+            console.print(Text(f"      {_text_for(hosts, line, failure.host)}"), highlight=False)
 
 
 def print_ansible_output_tail(console: Console, run_dir: Path, lines: int = 25) -> None:

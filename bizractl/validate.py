@@ -106,17 +106,15 @@ def validate(root: Path, inventory: Path, playbook: Path, *, vault_password_file
 
 def grouped(findings) -> list[Finding]:
     """A problem many hosts share (the same message but for the host's name) once, with its hosts."""
-    groups: dict[tuple[str, str], list[Finding]] = {}
-    for finding in findings:
-        text = finding.message
-        if len(finding.hosts) == 1:
-            text = re.sub(rf"\b{re.escape(finding.hosts[0])}\b", "\0", text)
-        groups.setdefault((finding.source, text), []).append(finding)
+    from bizractl.report import same_but_for_the_host, without_host
+
     merged = []
-    for (source, text), members in groups.items():
-        hosts = tuple(sorted({host for member in members for host in member.hosts}))
-        message = members[0].message if len(members) == 1 else text.replace("\0", "each host")
-        merged.append(Finding(hosts, source, message))
+    for hosts, first in same_but_for_the_host(
+            findings, lambda f: f.hosts, lambda f, h: (f.source, without_host(f.message, h[0]) if len(h) == 1 else f)):
+        names = tuple(sorted({name for group in hosts for name in group}))
+        message = first.message if len(hosts) == 1 else without_host(first.message, first.hosts[0]).replace(
+            "\0", "each host")
+        merged.append(Finding(names, first.source, message))
     return merged
 
 
