@@ -15,7 +15,7 @@ import click
 
 from bizractl import __version__
 from bizractl.errors import BadInputError, BizraError
-from bizractl.exitcodes import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_LOCKED
+from bizractl.exitcodes import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_LOCKED, EXIT_TASK_FAILED, EXIT_UNREACHABLE
 from bizractl.runlock import LockedError
 from bizractl.settings import DEFAULT_RUNS_KEEP, ENV_PROJECT, Settings
 
@@ -177,6 +177,95 @@ def incident(ctx: click.Context, playbook: str | None, confirm: str | None, chec
     # unrelated host's bad variable must not hold up an incident.
     _run(ctx, f"incident/{item.name}", check=check, diff=check, show_diff=False, tags=None, skip_tags=None,
          forks=None, keep_runs=None, extra_vars=extra_vars, no_validate=True, **opts)
+
+
+@main.command("status")
+@click.option("-i", "--inventory", help="Inventory path or name under inventories/ (default: lab).")
+@click.option("-l", "--limit", help="Hosts or groups to read (Ansible pattern).")
+@click.option("--vault-password-file", type=click.Path(dir_okay=False),
+              help="File (or executable) giving the Ansible Vault password.")
+@click.option("-f", "--forks", type=click.IntRange(1, 500), help="Hosts read in parallel.")
+@click.option("--json", "as_json", is_flag=True, help="Every host's components as JSON.")
+@click.pass_context
+@user_errors
+def status_command(ctx: click.Context, inventory: str | None, limit: str | None, vault_password_file: str | None,
+                   forks: int | None, as_json: bool) -> None:
+    """The fleet's health in one read-only pass: reachable, last run, and per component BGP
+    sessions, PostgreSQL role and lag, geth head and peers, RAID, firewall, Prometheus targets.
+
+    Exit 0 when no host is critical (warnings are shown), 3 when one is, 4 when one is unreachable.
+    """
+    import json
+
+    from rich.console import Console
+
+    from bizractl import resolve
+    from bizractl import status as fleet
+    from bizractl.paths import ensure_collection_link, find_project_root
+
+    settings, named_by = _settings(ctx)
+    root = find_project_root(settings.project, named_by=named_by)
+    inventory_path = resolve.resolve_inventory(root, inventory)
+    resolve.check_inventory_syntax(inventory_path)
+    vault_file = Path(vault_password_file).expanduser().resolve() if vault_password_file else None
+    if vault_file is not None and not vault_file.is_file():
+        raise BadInputError(f"--vault-password-file: no such file {vault_file}")
+    ensure_collection_link(root)
+    statuses = fleet.read(root, inventory_path, limit=limit, vault_password_file=vault_file,
+                          runs_dir=settings.runs_dir_for(root), forks=forks)
+    if not statuses:
+        raise BadInputError(f"no host of {inventory_path} matches {limit!r}" if limit else
+                            f"{inventory_path} has no hosts")
+    if as_json:
+        click.echo(json.dumps([s.as_dict() for s in statuses], indent=2))
+    else:
+        # Wide when piped (a CI log, a ticket): the rows stay one line per host.
+        Console(highlight=False, width=None if sys.stdout.isatty() else 220).print(fleet.table(statuses))
+    if any(not s.reachable for s in statuses):
+        sys.exit(EXIT_UNREACHABLE)
+    sys.exit(EXIT_TASK_FAILED if any(s.health == "crit" for s in statuses) else 0)
+
+
+@main.command("diag")
+@click.argument("hosts", nargs=-1, required=True)
+@click.option("-i", "--inventory", help="Inventory path or name under inventories/ (default: lab).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="The bundle's path (default: ./bizra-diag-<time>.tar.gz).")
+@click.option("--vault-password-file", type=click.Path(dir_okay=False),
+              help="File (or executable) giving the Ansible Vault password.")
+@click.pass_context
+@user_errors
+def diag_command(ctx: click.Context, hosts: tuple[str, ...], inventory: str | None, output: str | None,
+                 vault_password_file: str | None) -> None:
+    """A diagnostics bundle of HOSTS (names or groups) for a ticket or a vendor: service states,
+    journal tails, versions, configuration files and runtime state, secrets redacted on each host
+    before they leave it. One owner-only (0600) tar.gz; nothing on the hosts changes.
+    """
+    from datetime import UTC, datetime
+
+    from bizractl import resolve
+    from bizractl import status as fleet
+    from bizractl.paths import ensure_collection_link, find_project_root
+
+    settings, named_by = _settings(ctx)
+    root = find_project_root(settings.project, named_by=named_by)
+    inventory_path = resolve.resolve_inventory(root, inventory)
+    resolve.check_inventory_syntax(inventory_path)
+    vault_file = Path(vault_password_file).expanduser().resolve() if vault_password_file else None
+    if vault_file is not None and not vault_file.is_file():
+        raise BadInputError(f"--vault-password-file: no such file {vault_file}")
+    dest = Path(output or f"bizra-diag-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.tar.gz").resolve()
+    if not dest.parent.is_dir():
+        raise BadInputError(f"-o {output}: no such directory {dest.parent}")
+    ensure_collection_link(root)
+    result = fleet.collect(root, inventory_path, hosts, dest, vault_password_file=vault_file)
+    if not result.hosts and not result.problems:
+        dest.unlink(missing_ok=True)
+        raise BadInputError(f"no host of {inventory_path} matches {', '.join(hosts)}")
+    click.echo(f"{dest} (0600): {len(result.hosts)} host(s): {', '.join(result.hosts) or 'none'}")
+    for host, problem in sorted(result.problems.items()):
+        click.echo(f"  {host}: no bundle: {problem}")
+    sys.exit(EXIT_UNREACHABLE if result.problems else 0)
 
 
 @main.command("validate")

@@ -47,6 +47,75 @@ def test_site_converges_the_whole_lab_and_second_run_changes_nothing(bizractl, c
         assert host in again.output
 
 
+def _status(bizractl) -> tuple[int, dict]:
+    result = bizractl("status", "--json")
+    # stdout's JSON first; anything on stderr comes after it
+    answer, _ = json.JSONDecoder().raw_decode(result.output[result.output.index("["):])
+    return result.code, {h["host"]: h for h in answer}
+
+
+def test_status_reads_the_whole_fleet_in_one_pass(bizractl, converged):
+    runs_before = set(bizractl.runs_dir.iterdir())
+    deadline = time.monotonic() + 90  # BGP sessions and first scrapes settle after the converge
+    while True:
+        code, hosts = _status(bizractl)
+        components = {name: host["components"] for name, host in hosts.items()}
+        settled = (components["edge1"].get("bgp", {}).get("established") == 2
+                   and components["mon1"].get("prometheus", {}).get("down") == [])
+        if settled or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert code == EXIT_OK, hosts
+    assert set(hosts) == LAB_HOSTS and all(h["reachable"] for h in hosts.values())
+    for name, host in hosts.items():
+        assert host["last_run"] == {"run_id": host["last_run"]["run_id"], "playbook": "site.yml", "check": False,
+                                    "result": "ok"}, name
+        assert host["components"]["firewall"]["loaded"] is True, name
+        assert host["components"]["services"]["health"] == "ok", (name, host["components"]["services"])
+    assert components["edge1"]["bgp"]["peers"] == {"10.89.10.12": "Established", "10.89.10.13": "Established"}
+    assert (components["pg1"]["postgresql"]["role"], components["pg1"]["postgresql"]["synchronous"]) == ("primary", 1)
+    assert (components["pg2"]["postgresql"]["role"], components["pg2"]["postgresql"]["receiver"]) == (
+        "standby", "streaming")
+    assert components["mon1"]["prometheus"]["targets"] >= len(LAB_HOSTS)
+    assert components["mon1"]["prometheus"]["down"] == []
+    assert components["svc1"]["geth"]["head"] >= 0 and "peers" in components["svc1"]["geth"]
+    # Read-only: no run directory, no audit record.
+    assert set(bizractl.runs_dir.iterdir()) == runs_before
+
+
+def test_diag_bundle_is_private_complete_and_has_no_secret(bizractl, converged, tmp_path: Path):
+    import tarfile
+
+    from bizractl.paths import lab_home
+
+    canary_file = "/etc/chrony/conf.d/bizra-diag-canary.txt"  # collected, never read by chrony
+    canary = "C4NARY-diag-5e1f"
+    lab_ssh(bizractl, "pg1", f"printf 'token = {canary}\\npassword {canary}-frr\\n' > {canary_file}")
+    try:
+        bundle = tmp_path / "diag.tar.gz"
+        result = bizractl("diag", "pg1", "pg2", "edge1", "-o", str(bundle))
+        assert result.code == EXIT_OK, result.output
+    finally:
+        lab_ssh(bizractl, "pg1", f"rm -f {canary_file}")
+    assert bundle.stat().st_mode & 0o777 == 0o600
+    with tarfile.open(bundle) as archive:
+        texts = {m.name: archive.extractfile(m).read().decode(errors="replace")
+                 for m in archive.getmembers() if m.isfile()}
+    assert json.loads(texts["manifest.json"])["hosts"] == ["edge1", "pg1", "pg2"]
+    for host in ("pg1", "pg2", "edge1"):
+        assert {f"{host}/services.txt", f"{host}/versions.txt", f"{host}/state.txt"} <= set(texts)
+    assert "pg2/configs/etc/postgresql/15/main/conf.d/90-bizra.conf" in texts
+    assert "edge1/configs/etc/frr/frr.conf" in texts
+    assert any(name.startswith("pg1/journal/postgresql@15-main") for name in texts)
+    assert "PostgreSQL 15" in texts["pg1/versions.txt"] or "psql (PostgreSQL) 15" in texts["pg1/versions.txt"]
+    # The planted canary was redacted on the host; no lab secret is anywhere in the bundle.
+    planted = texts[f"pg1/configs{canary_file}"]
+    assert canary not in planted and "token = <redacted>" in planted and "password <redacted>" in planted
+    everything = "\n".join(texts.values())
+    secrets = [p.read_text().split()[0] for p in (lab_home() / "secrets").glob("lab-*")]
+    assert secrets and not [s for s in secrets if s in everything]
+
+
 def test_plan_on_converged_fleet_changes_nothing(bizractl, converged):
     plan = bizractl("plan", "site")
     assert plan.code == EXIT_OK, plan.output
