@@ -35,6 +35,9 @@ _SHARED_ROLES = {"common"}
 _CHECKING_ENTRY_POINTS = {None, "main", "validate"}
 _UNDEFINED_NAME = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)' is undefined")
 _VAULT_VARIABLE = re.compile(r"^vault_")
+# Keys of a play's role entry that are not the role's parameters.
+_ROLE_KEYWORDS = {"role", "name", "when", "tags", "vars", "become", "become_user", "delegate_to", "environment",
+                  "any_errors_fatal", "ignore_errors", "no_log", "check_mode", "diff"}
 _VAULT_REFERENCE = re.compile(r"\b(vault_[A-Za-z0-9_]+)")
 _DEFINE_SECRET = ("define it in a vault file of the inventory "
                   "(ansible-vault create <inventory>/group_vars/<group>/vault.yml)")
@@ -227,53 +230,75 @@ class _Checker:
         self.findings.append(Finding(hosts, source, message))
 
     # ---- what the playbook runs where
+    def plays(self, path: str):
+        """The plays of a playbook file, import_playbook followed, read as data (not Ansible's
+        Playbook objects: loading every role's task tree cost three seconds and is not needed)."""
+        for entry in self.loader.load_from_file(path, trusted_as_template=True) or []:
+            imported = entry.get("ansible.builtin.import_playbook") or entry.get("import_playbook")
+            if imported:
+                yield from self.plays(os.path.join(os.path.dirname(path), str(imported)))
+            elif "hosts" in entry:
+                yield entry
+
+    @staticmethod
+    def role_calls(play: dict):
+        """(role name, call parameters, when, loop variables) of the roles a play runs for their input."""
+        for role in play.get("roles") or []:
+            if isinstance(role, str):
+                yield role, {}, [], None
+                continue
+            name = role.get("role") or role.get("name")
+            params = {k: v for k, v in role.items() if k not in _ROLE_KEYWORDS}
+            params.update(role.get("vars") or {})
+            yield name, params, _as_list(role.get("when")), None
+        for task in play.get("tasks") or []:
+            args = task.get("ansible.builtin.include_role") or task.get("include_role")
+            if not isinstance(args, dict) or args.get("tasks_from") not in _CHECKING_ENTRY_POINTS:
+                continue
+            loop_var = (task.get("loop_control") or {}).get("loop_var", "item")
+            items = task.get("loop") if isinstance(task.get("loop"), list) else [None]
+            for item in items:
+                yield (args["name"], dict(task.get("vars") or {}), _as_list(task.get("when")),
+                       {loop_var: item} if item is not None else None)
+
     def role_runs(self):
-        """(host, role name, role path, play, extra vars of the call) for every role that checks input."""
-        from ansible.playbook import Playbook
+        """(host, role, role path, variables, call parameters) for every role that checks input."""
         from ansible.template import Templar
 
-        playbook = Playbook.load(self.playbook, variable_manager=self.variables, loader=self.loader)
         seen = set()
-        for play in playbook.get_plays():
-            play_vars = self.variables.get_vars(play=play)
+        globals_ = self.variables.get_vars()
+        for play in self.plays(self.playbook):
             try:
-                pattern = Templar(loader=self.loader, variables=play_vars).template(play.hosts)
+                pattern = Templar(loader=self.loader, variables=globals_).template(play["hosts"])
             except Exception:  # a pattern from -e that is not given: ansible-playbook says so
                 continue
             hosts = self.inventory.get_hosts(pattern)
+            calls = list(self.role_calls(play))
+            if not calls:
+                continue
             names = [h.name for h in hosts]
-            calls = []
-            for role in play.roles:  # the play's own roles, not their dependencies
-                calls.append((role.get_name(), role._role_path, dict(role._role_params), None, None))
-            for block in play.tasks:
-                for task in block.block:
-                    if task.action not in ("ansible.builtin.include_role", "include_role"):
-                        continue
-                    if task._from_files.get("tasks") not in _CHECKING_ENTRY_POINTS:
-                        continue
-                    loop_var = (task.loop_control.loop_var if task.loop_control else None) or "item"
-                    items = task.loop if isinstance(task.loop, list) else [None]
-                    for item in items:
-                        calls.append((task._role_name, None, dict(task.vars), task.when,
-                                      {loop_var: item} if item is not None else None))
+            magic = {"ansible_play_hosts": names, "ansible_play_hosts_all": names, "ansible_play_batch": names,
+                     "play_hosts": names, **(play.get("vars") or {})}
             for host in hosts:
-                host_variables = self.host_vars(play, host, names) if calls else {}
-                for name, path, params, when, loop in calls:
-                    variables = dict(host_variables)
+                for name, params, when, loop in calls:
+                    variables = dict(self.plain_vars(host))
+                    variables.update(magic)
                     if loop:
                         variables.update(loop)
                     templar = Templar(loader=self.loader, variables=variables)
-                    name = templar.template(name)
-                    short = name.split(".")[-1]
+                    short = templar.template(name).split(".")[-1]
                     if short in _SHARED_ROLES or (host.name, short) in seen:
                         continue
                     if when and not all(templar.evaluate_conditional(c) for c in when):
                         continue
                     seen.add((host.name, short))
-                    yield host, short, path or os.path.join("roles", short), variables, params
+                    yield host, short, os.path.join("roles", short), variables, params
 
-    def host_vars(self, play, host, play_hosts) -> dict:
-        return dict(self.variables.get_vars(play=play, host=host, _hosts=play_hosts, _hosts_all=play_hosts))
+    def plain_vars(self, host) -> dict:
+        """A host's variables (inventory, facts from the cache, magic variables), once per host."""
+        if host.name not in self._plain_vars:
+            self._plain_vars[host.name] = self.variables.get_vars(host=host)
+        return self._plain_vars[host.name]
 
     # ---- one role on one host
     def check_role(self, host, role: str, role_path: str, host_variables: dict, params: dict) -> None:
@@ -411,15 +436,17 @@ class _Checker:
     def templated(self, host, name: str, default=None):
         from ansible.template import Templar
 
-        if host.name not in self._plain_vars:
-            self._plain_vars[host.name] = self.variables.get_vars(host=host)
-        variables = self._plain_vars[host.name]
+        variables = self.plain_vars(host)
         if name not in variables:
             return default
         try:
             return Templar(loader=self.loader, variables=variables).template(variables[name])
         except Exception:  # the role checks report a broken value
             return default
+
+
+def _as_list(value) -> list:
+    return [] if value is None else value if isinstance(value, list) else [value]
 
 
 # --------------------------------------------------------------------------------------------
