@@ -111,7 +111,7 @@ test: setup  ## All tests: the README's test command
 	  lane "VM tier, background" $(VM_SCENARIOS) ) &
 	stage lint $(MAKE) --no-print-directory lint || status=1
 	stage unit $(MAKE) --no-print-directory unit || status=1
-	stage e2e $(BIN)/pytest -q tests/e2e || status=1
+	stage e2e $(BIN)/pytest -q --durations=12 tests/e2e || status=1
 	for scenario in $(CONTAINER_SCENARIOS); do
 	  stage "molecule $$scenario" $(BIN)/molecule test -s $$scenario || status=1
 	done
