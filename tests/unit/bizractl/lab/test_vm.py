@@ -56,3 +56,12 @@ def test_removing_a_vm_keeps_its_console_log_and_drops_its_disks(monkeypatch, tm
     vm.stop(SPEC, NODE, remove_disk=True)
     assert not directory.exists()
     assert vm.last_console(SPEC, NODE).read_text() == "Relabeling /\n"
+
+
+def test_tcg_runs_one_thread_per_vcpu_only_with_a_core_for_each():
+    from bizractl.lab.vm import tcg_threading
+
+    assert tcg_threading(3, 1) == "single"  # the VM tier pinned to one core
+    assert tcg_threading(3, 2) == "single"
+    assert tcg_threading(3, 3) == "multi"
+    assert tcg_threading(2, 16) == "multi"
