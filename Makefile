@@ -118,14 +118,14 @@ test: setup  ## All tests: the README's test command
 	  if [ "$$(nproc)" -ge 2 ]; then taskset -p -c "$$1" $$BASHPID > /dev/null; fi
 	}
 	( pin 0
-	  for vm in $(VM_SCENARIOS); do scenario "CPU 0" $$vm; done
-	  from_queue "CPU 0" ) &
+	  for vm in $(VM_SCENARIOS); do scenario "VM lane, CPU 0" $$vm; done
+	  from_queue "VM lane, CPU 0" ) &
 	status=0
 	( failed=0
 	  stage lint $(MAKE) --no-print-directory lint || failed=1
 	  stage unit $(MAKE) --no-print-directory unit || failed=1
 	  stage e2e $(BIN)/pytest -q --durations=12 tests/e2e || failed=1
-	  from_queue "CPU 1"
+	  from_queue "main lane"
 	  exit $$failed ) || status=1
 	wait
 	for scenario in $(VM_SCENARIOS) $(QUEUE); do
