@@ -179,6 +179,19 @@ def incident(ctx: click.Context, playbook: str | None, confirm: str | None, chec
          forks=None, keep_runs=None, extra_vars=extra_vars, no_validate=True, **opts)
 
 
+def _inventory_target(ctx: click.Context, inventory: str | None, vault_password_file: str | None):
+    """What the read-only commands (status, diag, validate) start from: the settings, the checkout,
+    the inventory (its YAML checked) and the vault password file, all named by the user."""
+    from bizractl import resolve
+    from bizractl.paths import find_project_root
+
+    settings, named_by = _settings(ctx)
+    root = find_project_root(settings.project, named_by=named_by)
+    inventory_path = resolve.resolve_inventory(root, inventory)
+    resolve.check_inventory_syntax(inventory_path)
+    return settings, root, inventory_path, resolve.vault_password_file(vault_password_file)
+
+
 @main.command("status")
 @click.option("-i", "--inventory", help="Inventory path or name under inventories/ (default: lab).")
 @click.option("-l", "--limit", help="Hosts or groups to read (Ansible pattern).")
@@ -199,17 +212,10 @@ def status_command(ctx: click.Context, inventory: str | None, limit: str | None,
 
     from rich.console import Console
 
-    from bizractl import resolve
     from bizractl import status as fleet
-    from bizractl.paths import ensure_collection_link, find_project_root
+    from bizractl.paths import ensure_collection_link
 
-    settings, named_by = _settings(ctx)
-    root = find_project_root(settings.project, named_by=named_by)
-    inventory_path = resolve.resolve_inventory(root, inventory)
-    resolve.check_inventory_syntax(inventory_path)
-    vault_file = Path(vault_password_file).expanduser().resolve() if vault_password_file else None
-    if vault_file is not None and not vault_file.is_file():
-        raise BadInputError(f"--vault-password-file: no such file {vault_file}")
+    settings, root, inventory_path, vault_file = _inventory_target(ctx, inventory, vault_password_file)
     ensure_collection_link(root)
     statuses = fleet.read(root, inventory_path, limit=limit, vault_password_file=vault_file,
                           runs_dir=settings.runs_dir_for(root), forks=forks)
@@ -243,17 +249,10 @@ def diag_command(ctx: click.Context, hosts: tuple[str, ...], inventory: str | No
     """
     from datetime import UTC, datetime
 
-    from bizractl import resolve
     from bizractl import status as fleet
-    from bizractl.paths import ensure_collection_link, find_project_root
+    from bizractl.paths import ensure_collection_link
 
-    settings, named_by = _settings(ctx)
-    root = find_project_root(settings.project, named_by=named_by)
-    inventory_path = resolve.resolve_inventory(root, inventory)
-    resolve.check_inventory_syntax(inventory_path)
-    vault_file = Path(vault_password_file).expanduser().resolve() if vault_password_file else None
-    if vault_file is not None and not vault_file.is_file():
-        raise BadInputError(f"--vault-password-file: no such file {vault_file}")
+    _, root, inventory_path, vault_file = _inventory_target(ctx, inventory, vault_password_file)
     dest = Path(output or f"bizra-diag-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.tar.gz").resolve()
     if not dest.parent.is_dir():
         raise BadInputError(f"-o {output}: no such directory {dest.parent}")
@@ -290,26 +289,15 @@ def validate_command(ctx: click.Context, playbook: str, inventory: str | None, l
     import json
     import shutil
 
-    from bizractl import resolve, runs
+    from bizractl import lifecycle, resolve, runs
     from bizractl import validate as offline
-    from bizractl.paths import ensure_collection_link, find_project_root
-    from bizractl.runspec import fact_cache_dir
 
-    settings, named_by = _settings(ctx)
-    root = find_project_root(settings.project, named_by=named_by)
+    _, root, inventory_path, vault_file = _inventory_target(ctx, inventory, vault_password_file)
     book = resolve.resolve_playbook(root, playbook)
-    inventory_path = resolve.resolve_inventory(root, inventory)
-    resolve.check_inventory_syntax(inventory_path)
     resolve.check_extra_vars(extra_vars)
-    vault_file = Path(vault_password_file).expanduser().resolve() if vault_password_file else None
-    if vault_file is not None and not vault_file.is_file():
-        raise BadInputError(f"--vault-password-file: no such file {vault_file}")
-    ensure_collection_link(root)
     extra_dir, extra_files = runs.write_extra_vars(extra_vars)
     try:
-        result = offline.validate(root, inventory_path, book, vault_password_file=vault_file,
-                                  extra_vars_files=tuple(extra_files), limit=limit,
-                                  fact_cache=fact_cache_dir(root, inventory_path))
+        result = lifecycle.offline_checks(root, inventory_path, book, vault_file, extra_files, limit)
     finally:
         if extra_dir is not None:
             shutil.rmtree(extra_dir, ignore_errors=True)

@@ -63,11 +63,7 @@ def prepare(settings: Settings, request: RunRequest, named_by: str = "--project"
     inventory = resolve.resolve_inventory(root, request.inventory)
     resolve.check_inventory_syntax(inventory)
     resolve.check_extra_vars(request.extra_vars)
-    vault_file = None
-    if request.vault_password_file:
-        vault_file = Path(request.vault_password_file).expanduser().resolve()
-        if not vault_file.is_file():
-            raise BadInputError(f"--vault-password-file: no such file {vault_file}")
+    vault_file = resolve.vault_password_file(request.vault_password_file)
     # The -e values first: a bad one is bad input, and nothing exists yet.
     extra_dir, extra_files = runs.write_extra_vars(request.extra_vars)
     if request.validate:
@@ -102,15 +98,23 @@ def prepare(settings: Settings, request: RunRequest, named_by: str = "--project"
     )
 
 
-def check_offline(root: Path, inventory: Path, playbook: Path, vault_file: Path | None,
-                  extra_files: tuple[Path, ...], limit: str | None):
-    """bizractl validate's checks: every problem of the inventory at once, before any host."""
+def offline_checks(root: Path, inventory: Path, playbook: Path, vault_file: Path | None,
+                   extra_files: tuple[Path, ...], limit: str | None):
+    """bizractl validate's checks (the command and every deploy and plan): every problem at once."""
     from bizractl import validate
 
     ensure_collection_link(root)
-    result = validate.validate(root, inventory, playbook, vault_password_file=vault_file,
-                               extra_vars_files=tuple(extra_files), limit=limit,
-                               fact_cache=fact_cache_dir(root, inventory))
+    return validate.validate(root, inventory, playbook, vault_password_file=vault_file,
+                             extra_vars_files=tuple(extra_files), limit=limit,
+                             fact_cache=fact_cache_dir(root, inventory))
+
+
+def check_offline(root: Path, inventory: Path, playbook: Path, vault_file: Path | None,
+                  extra_files: tuple[Path, ...], limit: str | None):
+    """The offline checks before a run: their problems are bad input, before any host."""
+    from bizractl import validate
+
+    result = offline_checks(root, inventory, playbook, vault_file, extra_files, limit)
     if not result.ok:
         raise BadInputError(validate.format_findings(result, inventory))
     return result

@@ -141,7 +141,7 @@ def _hosts_label(hosts: list[str]) -> str:
     return hosts[0] if len(hosts) == 1 else f"{', '.join(hosts)} ({len(hosts)} hosts)"
 
 
-def _text_for(hosts: list[str], text: str, host: str) -> str:
+def shared_text(hosts: list[str], text: str, host: str) -> str:
     """One host: its own words. Several: the shared words, its name as 'each host'."""
     return text if len(hosts) == 1 else without_host(text, host).replace("\0", "each host")
 
@@ -157,7 +157,7 @@ def print_reports(console: Console, recorder: RunRecorder) -> None:
             lambda r, h: (r.task, tuple(without_host(line, h) for line in r.lines))):
         console.print(Text.assemble((f"  {_hosts_label(hosts)}", "bold"), f"  {report.task}"))
         for line in report.lines:
-            console.print(Text(f"      {_text_for(hosts, line, report.host)}"), highlight=False)
+            console.print(Text(f"      {shared_text(hosts, line, report.host)}"), highlight=False)
 
 
 def print_failures(console: Console, recorder: RunRecorder) -> None:
@@ -171,7 +171,7 @@ def print_failures(console: Console, recorder: RunRecorder) -> None:
         kind = "UNREACHABLE" if failure.unreachable else "FAILED"
         console.print(Text.assemble((f"  {_hosts_label(hosts)}", "bold"), f"  {kind}  {where}"))
         for line in failure.message.splitlines()[:12]:
-            console.print(Text(f"      {_text_for(hosts, line, failure.host)}"), highlight=False)
+            console.print(Text(f"      {shared_text(hosts, line, failure.host)}"), highlight=False)
 
 
 def print_ansible_output_tail(console: Console, run_dir: Path, lines: int = 25) -> None:

@@ -104,6 +104,16 @@ def check_inventory_syntax(inventory: Path) -> None:
             raise BadInputError(f"inventory file {path}{where}: not valid YAML ({problem})") from None
 
 
+def vault_password_file(value: str | None) -> Path | None:
+    """``--vault-password-file``: the file, resolved, or None when not given."""
+    if not value:
+        return None
+    path = Path(value).expanduser().resolve()
+    if not path.is_file():
+        raise BadInputError(f"--vault-password-file: no such file {path}")
+    return path
+
+
 def check_extra_vars(values: tuple[str, ...], cwd: Path | None = None) -> None:
     """``-e @file`` must name a readable file; other forms are checked by Ansible."""
     for value in values:

@@ -109,15 +109,13 @@ def validate(root: Path, inventory: Path, playbook: Path, *, vault_password_file
 
 def grouped(findings) -> list[Finding]:
     """A problem many hosts share (the same message but for the host's name) once, with its hosts."""
-    from bizractl.report import same_but_for_the_host, without_host
+    from bizractl.report import same_but_for_the_host, shared_text, without_host
 
     merged = []
-    for hosts, first in same_but_for_the_host(
+    for groups, first in same_but_for_the_host(
             findings, lambda f: f.hosts, lambda f, h: (f.source, without_host(f.message, h[0]) if len(h) == 1 else f)):
-        names = tuple(sorted({name for group in hosts for name in group}))
-        message = first.message if len(hosts) == 1 else without_host(first.message, first.hosts[0]).replace(
-            "\0", "each host")
-        merged.append(Finding(names, first.source, message))
+        names = tuple(sorted({name for hosts in groups for name in hosts}))
+        merged.append(Finding(names, first.source, shared_text(groups, first.message, first.hosts[0])))
     return merged
 
 
@@ -388,22 +386,21 @@ class _Checker:
                 if secret in variables:
                     continue
                 found = True
-                if (host, secret) in self._vault_reported:
-                    continue
-                self._vault_reported.add((host, secret))
-                who = f"{name} ({label})" if label else name
-                self.add([host], role, f"{who} needs the secret {secret}, which is undefined: {_DEFINE_SECRET}")
+                self.secret_undefined(host, role, f"{name} ({label}) " if label else f"{name} ", secret)
         return found
+
+    def secret_undefined(self, host: str, role: str, lead: str, secret: str) -> None:
+        """An undefined vault_* variable, once per host, whichever check met it first."""
+        if (host, secret) not in self._vault_reported:
+            self._vault_reported.add((host, secret))
+            self.add([host], role, f"{lead}needs the secret {secret}, which is undefined: {_DEFINE_SECRET}")
 
     def undefined(self, host: str, role: str, error: Exception, prefix: str) -> bool:
         """Report an error met while templating; False when the check is the host's to make."""
         text = str(error)
         match = _UNDEFINED_NAME.search(text)
         if match and _VAULT_VARIABLE.match(match.group(1)):
-            if (host, match.group(1)) in self._vault_reported:
-                return True
-            self._vault_reported.add((host, match.group(1)))
-            self.add([host], role, f"{prefix}needs the secret {match.group(1)}, which is undefined: {_DEFINE_SECRET}")
+            self.secret_undefined(host, role, prefix, match.group(1))
             return True
         if (match and match.group(1).startswith(("ansible_", "__"))) or "has no attribute" in text \
                 or "no vault secrets" in text.lower() or "vault" in type(error).__name__.lower():

@@ -61,16 +61,11 @@ import urllib.request
 from ansible.module_utils.basic import AnsibleModule
 
 
-def _run(module, args):
-    rc, out, err = module.run_command(args)
-    return rc, out, err
-
-
 def _units(module, patterns):
     if not patterns or not shutil.which("systemctl"):
         return None
-    rc, out, _ = _run(module, ["systemctl", "list-units", "--all", "--plain", "--no-legend", "--full",
-                               "--type=service", "--", *patterns])
+    rc, out, _ = module.run_command(["systemctl", "list-units", "--all", "--plain", "--no-legend", "--full",
+                                     "--type=service", "--", *patterns])
     states = {}
     for line in out.splitlines():
         fields = line.split()
@@ -86,7 +81,7 @@ def _units(module, patterns):
 def _bgp(module):
     if not shutil.which("vtysh"):
         return None
-    rc, out, err = _run(module, ["vtysh", "-c", "show bgp summary json"])
+    rc, out, err = module.run_command(["vtysh", "-c", "show bgp summary json"])
     if rc != 0:
         return {"health": "crit", "summary": f"vtysh failed: {(err or out).strip()[:120]}"}
     try:
@@ -113,7 +108,7 @@ def _postgresql(module, port):
              "coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)::bigint, "
              "(select count(*) from pg_stat_replication where state = 'streaming'), "
              "(select count(*) from pg_stat_replication where sync_state in ('sync', 'quorum'))")
-    rc, out, err = _run(module, ["runuser", "-u", "postgres", "--", "psql", "-p", str(port), "-XAtF", "|", "-c", query])
+    rc, out, err = module.run_command(["runuser", "-u", "postgres", "--", "psql", "-p", str(port), "-XAtF", "|", "-c", query])
     if rc != 0:
         return {"health": "crit", "summary": f"not answering: {err.strip().splitlines()[-1][:120] if err.strip() else rc}"}
     recovery, receiver, replay_lag, standbys, sync = out.strip().split("|")
@@ -169,7 +164,7 @@ def _raid():
 def _firewall(module, table):
     if not shutil.which("nft"):
         return None
-    rc, out, _ = _run(module, ["nft", "list", "table", "inet", table])
+    rc, out, _ = module.run_command(["nft", "list", "table", "inet", table])
     if rc != 0:
         return {"health": "crit", "loaded": False, "summary": f"table inet {table} not loaded"}
     rules = sum(1 for line in out.splitlines() if re.search(r"\b(accept|drop|reject|jump|goto)\b", line))
