@@ -85,7 +85,7 @@ def append(path: Path, entry: dict) -> dict:
 def entry_for(*, run_id: str, verb: str, playbook: Path, inventory: Path, project_root: Path, version: str,
               limit: str | None, tags: str | None, skip_tags: str | None, extra_var_names: tuple[str, ...],
               exit_code: int, result: str, hosts: dict, changes: list[dict],
-              now: datetime | None = None) -> dict:
+              execution_environment: str | None = None, now: datetime | None = None) -> dict:
     return {
         "time": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "user": getpass.getuser(),
@@ -98,6 +98,8 @@ def entry_for(*, run_id: str, verb: str, playbook: Path, inventory: Path, projec
         "inventory_sha256": inventory_digest(inventory),
         "bizractl_version": version,
         "collection_commit": collection_commit(project_root),
+        # The image the run went through (its tag carries the collection's content digest), or None.
+        "execution_environment": execution_environment,
         "limit": limit,
         "tags": tags,
         "skip_tags": skip_tags,

@@ -77,6 +77,9 @@ def run_options(func):
                      help="Skip the offline checks of the inventory (bizractl validate) before the run."),
         click.option("--keep-runs", type=click.IntRange(1, 10_000),
                      help=f"Run directories kept under runs/ (default: $BIZRA_RUNS_KEEP, else {DEFAULT_RUNS_KEEP})."),
+        click.option("--ee", "ee", is_flag=True,
+                     help="Run inside this checkout's execution environment (podman; built when missing)."),
+        click.option("--ee-image", metavar="IMAGE", help="Run inside this execution-environment image instead."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -100,7 +103,7 @@ def _run(ctx: click.Context, playbook: str, *, check: bool, diff: bool, show_dif
         playbook=playbook, check=check, diff=diff, inventory=opts["inventory"], limit=opts["limit"],
         tags=opts["tags"], skip_tags=opts["skip_tags"], extra_vars=opts["extra_vars"], forks=opts["forks"],
         vault_password_file=opts["vault_password_file"], verbosity=opts["verbose"],
-        validate=not opts.get("no_validate", False),
+        validate=not opts.get("no_validate", False), ee=opts["ee"], ee_image=opts["ee_image"],
     )
     sys.exit(lifecycle.run(settings, request, Console(stderr=False, highlight=False), show_diff, named_by))
 
@@ -311,6 +314,25 @@ def validate_command(ctx: click.Context, playbook: str, inventory: str | None, l
         click.echo(offline.format_findings(result, inventory_path), err=False)
     if not result.ok:
         sys.exit(EXIT_BAD_INPUT)
+
+
+@main.group("ee")
+def ee_group() -> None:
+    """The execution environment: this collection and its dependencies in a podman image (ee/)."""
+
+
+@ee_group.command("build")
+@click.option("--rebuild", is_flag=True, help="Build even when this checkout's image exists.")
+@click.pass_context
+@user_errors
+def ee_build(ctx: click.Context, rebuild: bool) -> None:
+    """Build this checkout's execution-environment image (cached by content); print its name."""
+    from bizractl import ee
+    from bizractl.paths import find_project_root
+
+    settings, named_by = _settings(ctx)
+    root = find_project_root(settings.project, named_by=named_by)
+    click.echo(ee.ensure_image(root, lambda message: click.echo(f"bizractl: {message}", err=True), rebuild=rebuild))
 
 
 @main.group()

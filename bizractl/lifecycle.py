@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,9 @@ class RunRequest:
     verbosity: int = 0
     # The offline checks of the inventory (bizractl validate) before anything runs.
     validate: bool = True
+    # Run inside the execution environment: this checkout's image (built when missing), or a named one.
+    ee: bool = False
+    ee_image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,8 @@ class RunOutcome:
     spec: RunSpec
 
 
-def prepare(settings: Settings, request: RunRequest, named_by: str = "--project") -> RunSpec:
+def prepare(settings: Settings, request: RunRequest, named_by: str = "--project",
+            log: Callable[[str], None] = lambda _message: None) -> RunSpec:
     """Check the request and set the run up. Bad input raises before anything is created."""
     root = find_project_root(settings.project, named_by=named_by)
     playbook = resolve.resolve_playbook(root, request.playbook)
@@ -66,13 +71,14 @@ def prepare(settings: Settings, request: RunRequest, named_by: str = "--project"
     vault_file = resolve.vault_password_file(request.vault_password_file)
     # The -e values first: a bad one is bad input, and nothing exists yet.
     extra_dir, extra_files = runs.write_extra_vars(request.extra_vars)
-    if request.validate:
-        try:
+    try:
+        if request.validate:
             check_offline(root, inventory, playbook, vault_file, extra_files, request.limit)
-        except BaseException:
-            if extra_dir is not None:
-                shutil.rmtree(extra_dir, ignore_errors=True)
-            raise
+        ee_run = _ee_run(settings, root, request, playbook, inventory, vault_file, extra_dir, log)
+    except BaseException:
+        if extra_dir is not None:
+            shutil.rmtree(extra_dir, ignore_errors=True)
+        raise
     runs_dir = settings.runs_dir_for(root)
     lock = None
     try:
@@ -94,8 +100,30 @@ def prepare(settings: Settings, request: RunRequest, named_by: str = "--project"
         limit=request.limit, tags=request.tags, skip_tags=request.skip_tags, check=request.check,
         diff=request.diff, forks=request.forks, vault_password_file=vault_file, verbosity=request.verbosity,
         extra_vars_files=extra_files, extra_vars_dir=extra_dir,
-        extra_vars_names=runs.extra_var_names(extra_dir, extra_files), lock=lock,
+        extra_vars_names=runs.extra_var_names(extra_dir, extra_files), lock=lock, ee=ee_run,
     )
+
+
+def _ee_run(settings: Settings, root: Path, request: RunRequest, playbook: Path, inventory: Path,
+            vault_file: Path | None, extra_dir: Path | None, log: Callable[[str], None]):
+    """How the run goes through the execution environment, or None for a direct run."""
+    if not (request.ee or request.ee_image):
+        return None
+    from bizractl import ee
+    from bizractl.lab.podman import Podman
+
+    ee.collection_playbook(root, playbook)  # bad input before any image is built
+    podman = Podman()
+    if request.ee_image:
+        if not podman.image_exists(request.ee_image):
+            raise BadInputError(f"--ee-image {request.ee_image}: podman has no such image "
+                                "(build one with `bizractl ee build`, or pull it from your registry)")
+        image = request.ee_image
+    else:
+        image = ee.ensure_image(root, log, podman)
+    read_only = tuple(p for p in (vault_file, extra_dir) if p is not None)
+    return ee.plan_run(root, image, playbook, inventory, fact_cache_dir(root, inventory), settings.lab_home,
+                       read_only)
 
 
 def offline_checks(root: Path, inventory: Path, playbook: Path, vault_file: Path | None,
@@ -172,7 +200,8 @@ def record(outcome: RunOutcome) -> None:
             exit_code=outcome.code, result=summary["result"],
             hosts={name: {k: counts[k] for k in ("ok", "changed", "failed", "unreachable")}
                    for name, counts in summary["hosts"].items()},
-            changes=[{k: c[k] for k in ("host", "role", "task")} for c in summary["changes"]]))
+            changes=[{k: c[k] for k in ("host", "role", "task")} for c in summary["changes"]],
+            execution_environment=summary["execution_environment"]))
         runs.prune_runs(spec.runs_dir, spec.keep_runs)
 
 
@@ -196,7 +225,7 @@ def report(console: Console, outcome: RunOutcome, show_diff: bool = False) -> No
 
 def run(settings: Settings, request: RunRequest, console: Console, show_diff: bool = False,
         named_by: str = "--project") -> int:
-    spec = prepare(settings, request, named_by)
+    spec = prepare(settings, request, named_by, log=lambda message: console.print(f"bizractl: {message}"))
     if spec.lock is not None and spec.lock.took_over:
         console.print(f"bizractl: {spec.lock.took_over}")
     try:
@@ -224,6 +253,7 @@ def write_summary(path: Path, outcome: RunOutcome) -> dict:
         "inventory": str(spec.inventory),
         "limit": spec.limit,
         "check": spec.check,
+        "execution_environment": spec.ee.image if spec.ee is not None else None,
         "exit_code": outcome.code,
         "result": MEANING.get(outcome.code, "error"),
         "hosts": {

@@ -124,6 +124,8 @@ KEPT_ENV_NAMES = ("PATH", "HOME", "LANG", "PWD")
 
 def scrub_command_artifact(artifact_dir: Path) -> None:
     """ansible-runner writes the whole process environment next to the command line."""
+    # A run in the execution environment also leaves the container's environment file.
+    (artifact_dir / "env.list").unlink(missing_ok=True)
     command_file = artifact_dir / "command"
     if not command_file.is_file():
         return

@@ -39,6 +39,8 @@ class RunSpec:
     extra_vars_names: tuple[str, ...] = field(default_factory=tuple)
     # The inventory's run lock a deploy holds until it is recorded (runlock.RunLock; None for plans).
     lock: object | None = field(default=None, compare=False)
+    # Run inside the execution environment (ee.EERun), or directly (None).
+    ee: object | None = None
 
     @property
     def artifact_dir(self) -> Path:
@@ -109,4 +111,8 @@ def build_runner_kwargs(spec: RunSpec) -> dict:
         kwargs["forks"] = spec.forks
     if spec.verbosity:
         kwargs["verbosity"] = spec.verbosity
+    if spec.ee is not None:
+        from bizractl import ee
+
+        kwargs = ee.runner_kwargs(kwargs, spec.ee)
     return kwargs

@@ -113,27 +113,33 @@ def ensure_image(podman: Podman, suite: str, log: Callable[[str], None]) -> str:
 
 
 def _build_image(podman: Podman, suite: str, ref: str, log: Callable[[str], None]) -> str:
+    log(f"building lab image {ref} (debootstrap {suite}, about a minute, once per recipe)")
+    build_rootfs_image(podman, suite, ref, recipe_packages(), RECIPE_DIR / "setup.sh", init="/sbin/init")
+    podman.remove_stale_images(IMAGE_REPOSITORY, suite, keep=ref)
+    log(f"built {ref}")
+    return ref
+
+
+def build_rootfs_image(podman: Podman, suite: str, ref: str, packages: list[str], setup_script: Path,
+                       init: str) -> None:
+    """debootstrap ``suite`` with ``packages``, run ``setup_script`` in it (chroot), import it as ``ref``."""
     if shutil.which("debootstrap") is None:
         raise LabError("debootstrap is not installed: run `make setup` (it installs the lab's apt packages)")
-    log(f"building lab image {ref} (debootstrap {suite}, about a minute, once per recipe)")
     build_root = cache_home() / "build"
     build_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=build_root) as tmp:
         rootfs = Path(tmp) / "rootfs"
-        debootstrap(suite, recipe_packages(), rootfs)
-        shutil.copy(RECIPE_DIR / "setup.sh", rootfs / "tmp" / "setup.sh")
-        run_step(["chroot", str(rootfs), "/bin/sh", "/tmp/setup.sh", suite], "image setup script")
+        debootstrap(suite, packages, rootfs)
+        shutil.copy(setup_script, rootfs / "tmp" / "setup.sh")
+        run_step(["chroot", str(rootfs), "/bin/sh", "/tmp/setup.sh", suite], f"{setup_script.name} (image setup)")
         (rootfs / "tmp" / "setup.sh").unlink()
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
         try:
-            podman.import_image(tar.stdout, ref)
+            podman.import_image(tar.stdout, ref, cmd=init)
         finally:
             tar.wait()
         if tar.returncode != 0:
-            raise LabError(f"packing the lab image failed (tar exit {tar.returncode})")
-    podman.remove_stale_images(IMAGE_REPOSITORY, suite, keep=ref)
-    log(f"built {ref}")
-    return ref
+            raise LabError(f"packing the image {ref} failed (tar exit {tar.returncode})")
 
 
 def run_step(argv: list[str], what: str, stdin: str | None = None) -> str:

@@ -39,8 +39,8 @@ class Podman:
     def image_exists(self, ref: str) -> bool:
         return self._run("image", "exists", ref, check=False).returncode == 0
 
-    def import_image(self, tar_stream: IO[bytes] | None, ref: str) -> None:
-        self._run("import", "--change", "CMD=/sbin/init", "-", ref, stdin=tar_stream)
+    def import_image(self, tar_stream: IO[bytes] | None, ref: str, cmd: str = "/sbin/init") -> None:
+        self._run("import", "--change", f"CMD={cmd}", "-", ref, stdin=tar_stream)
 
     def remove_stale_images(self, repository: str, suite: str, keep: str) -> None:
         out = self._run("images", "--format", "json", check=False).stdout or b"[]"

@@ -34,10 +34,10 @@ def test_lab_status_and_ssh(bizractl, lab):
     assert lab_ssh(bizractl, "pg2", "hostname").strip() == "pg2"
 
 
-def test_site_converges_the_whole_lab_and_second_run_changes_nothing(bizractl, converged):
+def test_site_converges_the_whole_lab_and_second_run_changes_nothing(converged, second_run):
     assert set(converged.summary["hosts"]) == LAB_HOSTS
     assert all(h["failed"] == 0 and h["unreachable"] == 0 for h in converged.summary["hosts"].values())
-    again = bizractl("deploy", "site.yml")
+    again = second_run
     assert again.code == EXIT_OK, again.output
     changed = {host: h["changed"] for host, h in again.summary["hosts"].items() if h["changed"]}
     assert set(again.summary["hosts"]) == LAB_HOSTS
@@ -45,6 +45,32 @@ def test_site_converges_the_whole_lab_and_second_run_changes_nothing(bizractl, c
     # the final table names every host
     for host in LAB_HOSTS:
         assert host in again.output
+
+
+def test_a_run_in_the_execution_environment_matches_the_direct_run(bizractl, second_run):
+    """The collection's image (built by the run when missing): same hosts, same tasks, no change."""
+    assert second_run.code == EXIT_OK, second_run.output
+    in_ee = bizractl("deploy", "site.yml", "--ee")
+    assert in_ee.code == EXIT_OK, in_ee.output
+    image = in_ee.summary["execution_environment"]
+    assert image and image.startswith("localhost/bizra-ee:"), in_ee.summary
+    # what ran inside: the collection's playbook by name, in podman, on the host's network
+    command = json.loads((in_ee.run_dir / "artifacts" / "ansible" / "command").read_text())["command"]
+    assert command[:2] == ["podman", "run"] and image in command and "bizra.infra.site" in command
+    assert "--network=host" in command
+    # every host ran the same tasks with the same outcome as the direct run, and nothing changed
+    outcome = ("ok", "changed", "failed", "unreachable", "skipped")
+    direct = {host: {k: h[k] for k in outcome} for host, h in second_run.summary["hosts"].items()}
+    through_ee = {host: {k: h[k] for k in outcome} for host, h in in_ee.summary["hosts"].items()}
+    assert set(through_ee) == LAB_HOSTS
+    assert through_ee == direct
+    # the audit trail names the image; the container's environment file did not outlive the run
+    record = json.loads((bizractl.runs_dir / "audit.log").read_text().splitlines()[-1])
+    assert record["run_id"] == in_ee.summary["run_id"] and record["execution_environment"] == image
+    assert not (in_ee.run_dir / "artifacts" / "ansible" / "env.list").exists()
+    leftover = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
+                              check=True).stdout.split()
+    assert not [name for name in leftover if name.startswith("ansible_runner_")]
 
 
 def _status(bizractl) -> tuple[int, dict]:
