@@ -7,7 +7,8 @@ record's hash) and ``hash`` (sha256 of the record without its hash, keys sorted)
 record breaks its hash, removing or reordering records breaks the chain: ``verify`` names the
 first record where that happens. Appends take an exclusive lock, so parallel runs cannot
 interleave. The log lives beside the run directories (``<runs dir>/audit.log``, 0600) and is
-never pruned with them.
+never pruned with them. With BIZRA_AUDIT_SYSLOG each record is also sent to syslog (local, or a
+collector over UDP/TCP: the logging stack), as one JSON line, facility authpriv.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 GENESIS = "0" * 64
+SYSLOG_IDENT = "bizractl-audit"
 LOG_NAME = "audit.log"
 
 
@@ -144,3 +146,37 @@ def verify(path: Path) -> tuple[int, Problem | None]:
                                           "a record before it was removed, or records were reordered")
         previous_hash, expected_seq = record["hash"], expected_seq + 1
     return count, None
+
+
+def parse_syslog_target(text: str) -> tuple[str | tuple[str, int], int]:
+    """`local`, `udp://HOST:PORT` or `tcp://HOST:PORT` -> (address, socket type); ValueError otherwise."""
+    if text == "local":
+        return "/dev/log", socket.SOCK_DGRAM
+    scheme, sep, rest = text.partition("://")
+    host, colon, port = rest.rpartition(":")
+    if not sep or scheme not in ("udp", "tcp") or not colon or not host or not port.isdigit() \
+            or not 0 < int(port) < 65536:
+        raise ValueError("expected local, udp://HOST:PORT or tcp://HOST:PORT")
+    return (host.strip("[]"), int(port)), socket.SOCK_DGRAM if scheme == "udp" else socket.SOCK_STREAM
+
+
+def forward(record: dict, target: str, timeout: float = 5.0) -> str | None:
+    """Send one record to syslog; returns a problem to show (the local log stays the record)."""
+    address, socktype = parse_syslog_target(target)
+    line = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    # RFC 3164 framing: <facility authpriv (10) * 8 + severity info (6)>, the tag, the record.
+    payload = f"<{10 * 8 + 6}>{SYSLOG_IDENT}: {line}".encode()
+    try:
+        if isinstance(address, str):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.sendto(payload, address)
+        elif socktype == socket.SOCK_DGRAM:
+            family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                sock.sendto(payload, address)
+        else:
+            with socket.create_connection(address, timeout=timeout) as sock:
+                sock.sendall(payload + b"\n")  # one record per line (newline framing)
+    except OSError as exc:
+        return f"audit record {record['seq']} not sent to syslog ({target}): {exc.strerror or exc}"
+    return None

@@ -167,11 +167,13 @@ def ensure_image(root: Path, log: Log, podman: Podman | None = None, rebuild: bo
             argv = [str(builder), "build", "--file", str(definition / "execution-environment.yml"),
                     "--context", str(context / "context"), "--container-runtime", "podman",
                     "--tag", ref, "--build-arg", f"EE_BASE_IMAGE={base}", "--verbosity", "2"]
+            # No intermediate images left behind (each build would leave about 1.3 GB of stages).
+            build_cli = ["--layers=false"]
             if MACHINE_CA_BUNDLE.is_file():
                 # pip inside the build trusts what this machine trusts (an egress proxy's CA, say),
                 # for the build only: the bundle is mounted into the build steps, not copied.
-                argv += ["--extra-build-cli-args",
-                         f"--volume {MACHINE_CA_BUNDLE}:/etc/ssl/certs/ca-certificates.crt:ro"]
+                build_cli.append(f"--volume={MACHINE_CA_BUNDLE}:/etc/ssl/certs/ca-certificates.crt:ro")
+            argv += ["--extra-build-cli-args", " ".join(build_cli)]
             proc = subprocess.run(argv, capture_output=True, text=True, env=podman_env(root), check=False)
             if proc.returncode != 0:
                 tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])

@@ -101,6 +101,7 @@ def prepare(settings: Settings, request: RunRequest, named_by: str = "--project"
         diff=request.diff, forks=request.forks, vault_password_file=vault_file, verbosity=request.verbosity,
         extra_vars_files=extra_files, extra_vars_dir=extra_dir,
         extra_vars_names=runs.extra_var_names(extra_dir, extra_files), lock=lock, ee=ee_run,
+        audit_syslog=settings.audit_syslog,
     )
 
 
@@ -184,16 +185,18 @@ def execute(spec: RunSpec, console: Console) -> RunOutcome:
     return RunOutcome(code, recorder, spec)
 
 
-def record(outcome: RunOutcome) -> None:
-    """What stays after the run: the summary (and plan), owner-only; the -e files gone; old runs pruned."""
+def record(outcome: RunOutcome) -> list[str]:
+    """What stays after the run: the summary (and plan), owner-only; the -e files gone; old runs pruned.
+    Returns problems to show that did not fail the run (a syslog collector that did not answer)."""
     spec = outcome.spec
+    warnings: list[str] = []
     cleanup(spec)
     if spec.check and outcome.recorder.changes:
         write_plan_diff(spec.run_dir / "plan.diff", outcome.recorder)
     summary = write_summary(spec.run_dir / "summary.json", outcome)
     runs.make_private(spec.run_dir)
     if spec.runs_dir is not None:
-        audit.append(audit.log_path(spec.runs_dir), audit.entry_for(
+        entry = audit.append(audit.log_path(spec.runs_dir), audit.entry_for(
             run_id=spec.run_id, verb="plan" if spec.check else "deploy", playbook=spec.playbook,
             inventory=spec.inventory, project_root=spec.project_root, version=__version__, limit=spec.limit,
             tags=spec.tags, skip_tags=spec.skip_tags, extra_var_names=spec.extra_vars_names,
@@ -202,7 +205,12 @@ def record(outcome: RunOutcome) -> None:
                    for name, counts in summary["hosts"].items()},
             changes=[{k: c[k] for k in ("host", "role", "task")} for c in summary["changes"]],
             execution_environment=summary["execution_environment"]))
+        if spec.audit_syslog:
+            problem = audit.forward(entry, spec.audit_syslog)
+            if problem:
+                warnings.append(problem)
         runs.prune_runs(spec.runs_dir, spec.keep_runs)
+    return warnings
 
 
 def cleanup(spec: RunSpec) -> None:
@@ -233,7 +241,8 @@ def run(settings: Settings, request: RunRequest, console: Console, show_diff: bo
     except BaseException:
         cleanup(spec)  # an unexpected error: no -e file is left behind
         raise
-    record(outcome)
+    for warning in record(outcome):
+        console.print(f"bizractl: {warning}")
     report(console, outcome, show_diff)
     return outcome.code
 

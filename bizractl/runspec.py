@@ -41,6 +41,8 @@ class RunSpec:
     lock: object | None = field(default=None, compare=False)
     # Run inside the execution environment (ee.EERun), or directly (None).
     ee: object | None = None
+    # Where the audit record is also sent (settings.audit_syslog), or None.
+    audit_syslog: str | None = None
 
     @property
     def artifact_dir(self) -> Path:

@@ -107,3 +107,42 @@ def test_a_lock_left_by_a_process_that_is_gone_is_taken_over(project_root, tmp_p
     assert spec.lock.took_over == ("took over the lock left by sre@ops1 pid 999999, site.yml, "
                                    "since 2026-12-01T03:00:00Z (that process is gone)")
     lifecycle.cleanup(spec)
+
+
+def test_every_audit_record_also_reaches_the_syslog_collector(project_root, tmp_path):
+    """BIZRA_AUDIT_SYSLOG=udp://...: the record, chained and hashed, arrives as one syslog line."""
+    import socket as sockets
+
+    with sockets.socket(sockets.AF_INET, sockets.SOCK_DGRAM) as collector:
+        collector.bind(("127.0.0.1", 0))
+        collector.settimeout(5)
+        target = f"udp://127.0.0.1:{collector.getsockname()[1]}"
+        settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs"), "BIZRA_AUDIT_SYSLOG": target},
+                                 project=str(project_root))
+        spec = lifecycle.prepare(settings, lifecycle.RunRequest("site", check=True, validate=False))
+        assert lifecycle.record(lifecycle.RunOutcome(0, RunRecorder(), spec)) == []
+        message = collector.recv(65536).decode()
+    assert message.startswith("<86>bizractl-audit: ")  # authpriv.info
+    sent = json.loads(message.split(": ", 1)[1])
+    kept = json.loads((tmp_path / "runs" / "audit.log").read_text().splitlines()[-1])
+    assert sent == kept and sent["run_id"] == spec.run_id and len(sent["hash"]) == 64
+
+
+def test_a_collector_that_does_not_answer_is_reported_and_the_run_still_recorded(project_root, tmp_path):
+    import socket as sockets
+
+    with sockets.socket() as probe:  # a TCP port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs"), "BIZRA_AUDIT_SYSLOG": f"tcp://127.0.0.1:{port}"},
+                             project=str(project_root))
+    spec = lifecycle.prepare(settings, lifecycle.RunRequest("site", check=True, validate=False))
+    warnings = lifecycle.record(lifecycle.RunOutcome(0, RunRecorder(), spec))
+    assert len(warnings) == 1 and "not sent to syslog (tcp://127.0.0.1:" in warnings[0]
+    assert (tmp_path / "runs" / "audit.log").read_text().count("\n") == 1
+
+
+@pytest.mark.parametrize("value", ["syslog", "udp://host", "tcp://:514", "udp://h:99999", "http://h:514"])
+def test_a_bad_syslog_target_is_bad_input(value):
+    with pytest.raises(BadInputError, match=f"BIZRA_AUDIT_SYSLOG={value!r}: expected local, udp://HOST:PORT"):
+        Settings.load({"BIZRA_AUDIT_SYSLOG": value})
