@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 module: openpgp_verify
 short_description: Verify a release's detached OpenPGP signature against a pinned public key
 description:
-  - Runs C(gpgv) (on every Debian host: apt needs it) with a keyring holding only the given key,
+  - Runs C(gpgv) (on every Debian host, apt needs it) with a keyring holding only the given key,
     so a signature by any other key fails, whatever the host's own keyrings trust.
   - Read-only; supports check mode (where a file not downloaded yet is not an error). Fails naming
     the file when the signature does not verify.
