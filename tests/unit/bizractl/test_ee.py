@@ -7,6 +7,7 @@ import io
 import json
 import re
 import shlex
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -110,3 +111,17 @@ def test_the_collection_declares_its_controller_python_for_any_ee():
     assert bundle in ee_requirements.splitlines()
     mitogen = re.search(r'"(mitogen>=[^"]+)"', pyproject).group(1)
     assert mitogen in declared.splitlines()
+
+
+def test_bad_ee_requests_are_refused_before_anything_is_made(tmp_path):
+    from bizractl import lifecycle
+    from bizractl.settings import Settings
+
+    settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(ROOT))
+    with pytest.raises(BadInputError, match="subdirectory"):  # refused before any image is built
+        lifecycle.prepare(settings, lifecycle.RunRequest("incident/pg_failover", ee=True, validate=False))
+    if shutil.which("podman"):
+        with pytest.raises(BadInputError, match="--ee-image localhost/bizra-ee:no-such-tag: podman has no such image"):
+            lifecycle.prepare(settings, lifecycle.RunRequest("site", ee_image="localhost/bizra-ee:no-such-tag",
+                                                             validate=False))
+    assert not (tmp_path / "runs").exists()
