@@ -55,12 +55,19 @@ def flat_settings(settings: dict | None, prefix: str = "") -> dict[str, str]:
     return {(k if k.startswith("index.") else f"index.{k}"): v for k, v in flat.items()}
 
 
+# What a server adds to a template's data_stream object when it stores it: Elasticsearch 8 the two
+# flags, OpenSearch the timestamp field.
+DATA_STREAM_DEFAULTS = {"hidden": False, "allow_custom_routing": False, "timestamp_field": {"name": "@timestamp"}}
+
+
 def normal_template(body: dict) -> dict:
     """An index or component template body in the form compared: settings flat, the rest as JSON."""
     template = dict(body.get("template") or {})
     if "settings" in template:
         template["settings"] = flat_settings(template["settings"])
     out = {key: value for key, value in body.items() if key not in ("template", "name")}
+    if "data_stream" in out:
+        out["data_stream"] = {**DATA_STREAM_DEFAULTS, **(out["data_stream"] or {})}
     if template:
         out["template"] = template
     return json.loads(json.dumps(out, sort_keys=True))

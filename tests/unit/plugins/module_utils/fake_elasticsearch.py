@@ -5,7 +5,8 @@ responses, for what OpenSearch (the lab's real engine) does differently or lacks
 has ISM) and security (OpenSearch has `_plugins/_security`).
 
 It answers as Elasticsearch documents it: settings come back nested under ``index`` with string
-values, a phase without ``min_age`` comes back with ``0ms``, roles come back with their defaults,
+values, a phase without ``min_age`` comes back with ``0ms``, a template's ``data_stream`` with its
+``hidden`` and ``allow_custom_routing`` flags, roles come back with their defaults,
 a missing resource is a 404 with an ``error`` object, two index templates whose patterns overlap
 at the same priority are refused (400), a data stream needs a matching template with
 ``data_stream``. Passwords are kept only to answer ``_authenticate``.
@@ -139,6 +140,8 @@ class FakeElasticsearch:
         template = body.get("template") or {}
         if "settings" in template:
             template["settings"] = _stored_settings(template["settings"])
+        if "data_stream" in body:  # stored with its flags, as GET shows them
+            body["data_stream"] = {"hidden": False, "allow_custom_routing": False, **(body["data_stream"] or {})}
         self.index_templates[name] = body
         return 200, {"acknowledged": True}
 
