@@ -116,6 +116,47 @@ def collection_files(tarball: Path) -> bytes:
     return json.dumps([(f["name"], f.get("chksum_sha256")) for f in files], sort_keys=True).encode()
 
 
+def community_collections(root: Path) -> dict[str, tuple[str, Path]]:
+    """The collections of ee/collections.txt as the controller has them: name -> (version, directory)."""
+    import ansible_collections
+
+    names = [line.strip() for line in (root / EE_DIR / "collections.txt").read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.startswith("#")]
+    found = {}
+    for name in names:
+        namespace, collection = name.split(".")
+        for base in ansible_collections.__path__:
+            manifest = Path(base) / namespace / collection / "MANIFEST.json"
+            if manifest.is_file():
+                found[name] = (json.loads(manifest.read_text(encoding="utf-8"))["collection_info"]["version"],
+                               manifest.parent)
+                break
+        else:
+            raise LabError(f"collection {name} (ee/collections.txt) is not installed beside ansible-core here: "
+                           "run `make setup`")
+    return found
+
+
+def write_collections(definition: Path, own_tarball: Path, community: dict[str, tuple[str, Path]]) -> None:
+    """collections/ with every tarball, and requirements.yml naming them (the galaxy stage's input)."""
+    target = definition / "collections"
+    target.mkdir()
+    files = [f"{COLLECTION_NAMESPACE}-{COLLECTION_NAME}.tar.gz"]
+    shutil.copy(own_tarball, target / files[0])
+    for name, (version, directory) in sorted(community.items()):
+        # An installed collection is its release artifact unpacked (MANIFEST.json, FILES.json and
+        # the files they list): packed again, it installs as the same version.
+        filename = f"{name.replace('.', '-')}-{version}.tar.gz"
+        with tarfile.open(target / filename, "w:gz") as tar:
+            for path in sorted(directory.rglob("*")):
+                relative = path.relative_to(directory)
+                if "__pycache__" not in relative.parts:
+                    tar.add(path, arcname=relative.as_posix(), recursive=False)
+        files.append(filename)
+    requirements = {"collections": [{"name": f"/build/collections/{f}", "type": "file"} for f in files]}
+    (definition / "requirements.yml").write_text(json.dumps(requirements, indent=2) + "\n", encoding="utf-8")
+
+
 def ee_ansible_cfg(root: Path) -> str:
     """The checkout's ansible.cfg without what only makes sense in a checkout."""
     config = configparser.ConfigParser(interpolation=None)
@@ -150,7 +191,9 @@ def ensure_image(root: Path, log: Log, podman: Podman | None = None, rebuild: bo
     with tempfile.TemporaryDirectory(dir=work, prefix="ee-") as tmp:
         context = Path(tmp)
         tarball = build_collection(root, context / "dist")
-        ref = image_ref(root, collection_files(tarball))
+        community = community_collections(root)
+        ref = image_ref(root, collection_files(tarball) + json.dumps(
+            {name: version for name, (version, _path) in sorted(community.items())}).encode())
         if podman.image_exists(ref) and not rebuild:
             return ref
         with lab_image.build_lock("ee"):
@@ -160,8 +203,7 @@ def ensure_image(root: Path, log: Log, podman: Podman | None = None, rebuild: bo
             log(f"building the execution environment {ref} (ansible-builder, a few minutes)")
             definition = context / "definition"
             shutil.copytree(root / EE_DIR, definition, ignore=shutil.ignore_patterns("base"))
-            (definition / "collection").mkdir()
-            shutil.copy(tarball, definition / "collection" / f"{COLLECTION_NAMESPACE}-{COLLECTION_NAME}.tar.gz")
+            write_collections(definition, tarball, community)
             (definition / "ansible.cfg").write_text(ee_ansible_cfg(root), encoding="utf-8")
             builder = Path(sys.executable).parent / "ansible-builder"
             argv = [str(builder), "build", "--file", str(definition / "execution-environment.yml"),

@@ -104,13 +104,35 @@ def test_the_collection_declares_its_controller_python_for_any_ee():
     declared = (ROOT / meta["dependencies"]["python"]).read_text()
     names = {re.split(r"[<>=]", line)[0] for line in declared.splitlines() if line and not line.startswith("#")}
     assert {"mitogen", "netaddr", "cryptography"} <= names
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    ee_requirements = (ROOT / "ee" / "requirements.txt").read_text()
-    # the bundle range of the image is the controller's own
-    bundle = re.search(r'"(ansible>=[^"]+)"', pyproject).group(1)
-    assert bundle in ee_requirements.splitlines()
-    mitogen = re.search(r'"(mitogen>=[^"]+)"', pyproject).group(1)
+    # the same Mitogen range as the controller's
+    mitogen = re.search(r'"(mitogen>=[^"]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
     assert mitogen in declared.splitlines()
+
+
+FQCN = re.compile(r"\b((?:ansible|community|kubernetes|amazon|cisco|containers)\.[a-z_0-9]+)\.[a-z_0-9]+\b")
+
+
+def test_the_image_carries_every_collection_the_roles_use_in_the_controllers_versions(tmp_path):
+    used = set()
+    for top in ("roles", "playbooks", "plugins"):
+        for path in (ROOT / top).rglob("*"):
+            if path.suffix in (".yml", ".yaml", ".py", ".j2"):
+                used |= set(FQCN.findall(path.read_text(encoding="utf-8", errors="replace")))
+    # ansible-core's own names (modules and the Python packages plugins import)
+    used -= {"ansible.builtin", "ansible.legacy", "ansible.module_utils", "ansible.errors", "ansible.plugins"}
+    carried = ee.community_collections(ROOT)
+    assert used and used <= set(carried), sorted(used - set(carried))
+    # packed as installable release artifacts: MANIFEST.json and FILES.json at the top
+    (tmp_path / "definition").mkdir()
+    own = tmp_path / "own.tar.gz"
+    _tarball(own, {})
+    ee.write_collections(tmp_path / "definition", own, {"ansible.posix": carried["ansible.posix"]})
+    requirements = json.loads((tmp_path / "definition" / "requirements.yml").read_text())["collections"]
+    assert [r["type"] for r in requirements] == ["file", "file"]
+    packed = tmp_path / "definition" / "collections" / f"ansible-posix-{carried['ansible.posix'][0]}.tar.gz"
+    with tarfile.open(packed) as tar:
+        names = tar.getnames()
+    assert "MANIFEST.json" in names and "FILES.json" in names and not [n for n in names if "__pycache__" in n]
 
 
 def test_bad_ee_requests_are_refused_before_anything_is_made(tmp_path):
