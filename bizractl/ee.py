@@ -147,14 +147,36 @@ def write_collections(definition: Path, own_tarball: Path, community: dict[str, 
         # An installed collection is its release artifact unpacked (MANIFEST.json, FILES.json and
         # the files they list): packed again, it installs as the same version.
         filename = f"{name.replace('.', '-')}-{version}.tar.gz"
-        with tarfile.open(target / filename, "w:gz") as tar:
-            for path in sorted(directory.rglob("*")):
-                relative = path.relative_to(directory)
-                if "__pycache__" not in relative.parts:
-                    tar.add(path, arcname=relative.as_posix(), recursive=False)
+        _pack_installed(directory, target / filename)
         files.append(filename)
     requirements = {"collections": [{"name": f"/build/collections/{f}", "type": "file"} for f in files]}
     (definition / "requirements.yml").write_text(json.dumps(requirements, indent=2) + "\n", encoding="utf-8")
+
+
+def _pack_installed(directory: Path, tarball: Path) -> None:
+    """An installed collection as an installable artifact. The PyPI bundle leaves out files its
+    FILES.json lists (CI configuration, tests), so FILES.json is narrowed to what is there (every
+    kept file keeps its checksum, which ansible-galaxy verifies) and MANIFEST.json names the new
+    FILES.json's checksum."""
+    manifest = json.loads((directory / "MANIFEST.json").read_text(encoding="utf-8"))
+    listing = json.loads((directory / "FILES.json").read_text(encoding="utf-8"))
+    listing["files"] = [entry for entry in listing["files"]
+                        if entry["name"] == "." or (directory / entry["name"]).exists()]
+    files_json = json.dumps(listing, indent=4).encode()
+    manifest["file_manifest_file"]["chksum_sha256"] = hashlib.sha256(files_json).hexdigest()
+    manifest_json = json.dumps(manifest, indent=4).encode()
+
+    def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
+
+    with tarfile.open(tarball, "w:gz") as tar:
+        add_bytes(tar, "MANIFEST.json", manifest_json)
+        add_bytes(tar, "FILES.json", files_json)
+        for entry in listing["files"]:
+            if entry["name"] != ".":
+                tar.add(directory / entry["name"], arcname=entry["name"], recursive=False)
 
 
 def ee_ansible_cfg(root: Path) -> str:
