@@ -144,8 +144,6 @@ def write_collections(definition: Path, own_tarball: Path, community: dict[str, 
     files = [f"{COLLECTION_NAMESPACE}-{COLLECTION_NAME}.tar.gz"]
     shutil.copy(own_tarball, target / files[0])
     for name, (version, directory) in sorted(community.items()):
-        # An installed collection is its release artifact unpacked (MANIFEST.json, FILES.json and
-        # the files they list): packed again, it installs as the same version.
         filename = f"{name.replace('.', '-')}-{version}.tar.gz"
         _pack_installed(directory, target / filename)
         files.append(filename)
