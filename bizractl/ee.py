@@ -87,9 +87,8 @@ def ensure_base(podman: Podman, root: Path, log: Log) -> str:
             return ref
         log(f"building the EE base image {ref} (debootstrap {SUITE}, about a minute, once per recipe)")
         base = root / EE_DIR / "base"
-        packages = [line.strip() for line in (base / "packages.txt").read_text(encoding="utf-8").splitlines()
-                    if line.strip() and not line.startswith("#")]
-        lab_image.build_rootfs_image(podman, SUITE, ref, packages, base / "setup.sh", init="/bin/bash")
+        lab_image.build_rootfs_image(podman, SUITE, ref, lab_image.read_list(base / "packages.txt"),
+                                     base / "setup.sh", init="/bin/bash")
         podman.remove_stale_images(BASE_REPOSITORY, SUITE, keep=ref)
     return ref
 
@@ -120,8 +119,7 @@ def community_collections(root: Path) -> dict[str, tuple[str, Path]]:
     """The collections of ee/collections.txt as the controller has them: name -> (version, directory)."""
     import ansible_collections
 
-    names = [line.strip() for line in (root / EE_DIR / "collections.txt").read_text(encoding="utf-8").splitlines()
-             if line.strip() and not line.startswith("#")]
+    names = lab_image.read_list(root / EE_DIR / "collections.txt")
     found = {}
     for name in names:
         namespace, collection = name.split(".")

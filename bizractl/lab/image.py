@@ -24,9 +24,14 @@ IMAGE_REPOSITORY = "localhost/bizra-lab"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
 
-def recipe_packages() -> list[str]:
-    lines = (RECIPE_DIR / "packages.txt").read_text(encoding="utf-8").splitlines()
+def read_list(path: Path) -> list[str]:
+    """A list file of a recipe (packages, collections): one name per line, # comments."""
+    lines = path.read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def recipe_packages() -> list[str]:
+    return read_list(RECIPE_DIR / "packages.txt")
 
 
 def recipe_digest(suite: str) -> str:

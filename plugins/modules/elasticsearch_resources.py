@@ -63,32 +63,20 @@ changes: {description: What was (or, in check mode, would be) changed; never a s
 """
 
 import base64
-import json
-from urllib.error import HTTPError, URLError
+from urllib.error import URLError
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.bizra.infra.plugins.module_utils.elasticsearch import ApiError, converge, input_errors
+from ansible_collections.bizra.infra.plugins.module_utils.http_json import json_request
 
 
 def http_request(base: str, user: str, password: str, ca_path: str | None):
     def request(method: str, path: str, body: dict | None, auth=None):
         name, secret = auth or (user, password)
         token = base64.b64encode(f"{name}:{secret}".encode()).decode()
-        headers = {"Content-Type": "application/json", "Authorization": f"Basic {token}"}
-        try:
-            response = open_url(base.rstrip("/") + path, method=method, headers=headers, timeout=60,
-                                data=json.dumps(body) if body is not None else None, ca_path=ca_path,
-                                validate_certs=True)
-            text = response.read()
-            return response.status, json.loads(text) if text else {}
-        except HTTPError as exc:
-            text = exc.read()
-            try:
-                return exc.code, json.loads(text) if text else {}
-            except ValueError:
-                return exc.code, {"error": text.decode(errors="replace")[:500]}
+        return json_request(base.rstrip("/") + path, method, {"Authorization": f"Basic {token}"}, body,
+                            timeout=60, text_key="error", text_limit=500, ca_path=ca_path, validate_certs=True)
     return request
 
 

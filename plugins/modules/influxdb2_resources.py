@@ -42,32 +42,20 @@ RETURN = r"""
 changes: {description: What was (or, in check mode, would be) changed., type: list, returned: always}
 """
 
-import json
 import os
-from urllib.error import HTTPError
 from urllib.parse import urlencode
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 
+from ansible_collections.bizra.infra.plugins.module_utils.http_json import json_request
 from ansible_collections.bizra.infra.plugins.module_utils.influxdb2 import ApiError, buckets_from, converge
 
 
 def http_request(base: str, token: str | None):
     def request(method: str, path: str, params: dict, body: dict | None):
         url = base.rstrip("/") + path + (f"?{urlencode(params)}" if params else "")
-        headers = {"Content-Type": "application/json"} | ({"Authorization": f"Token {token}"} if token else {})
-        try:
-            response = open_url(url, method=method, headers=headers, timeout=30,
-                                data=json.dumps(body) if body is not None else None)
-            text = response.read()
-            return response.status, json.loads(text) if text else {}
-        except HTTPError as exc:
-            text = exc.read()
-            try:
-                return exc.code, json.loads(text) if text else {}
-            except ValueError:
-                return exc.code, {"message": text.decode(errors="replace")}
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        return json_request(url, method, headers, body, timeout=30, text_key="message")
     return request
 
 

@@ -45,6 +45,14 @@ def _stored_settings(settings: dict) -> dict:
     return _nest(flat)
 
 
+def _stored_template(body: dict) -> dict:
+    """A component or index template as it is kept: its settings nested, values as strings."""
+    template = body.get("template") or {}
+    if "settings" in template:
+        template["settings"] = _stored_settings(template["settings"])
+    return body
+
+
 def _glob(pattern: str) -> re.Pattern:
     return re.compile("^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$")
 
@@ -110,10 +118,7 @@ class FakeElasticsearch:
                 return _not_found("component template matching", name)
             return 200, {"component_templates": [{"name": name,
                                                   "component_template": copy.deepcopy(self.component_templates[name])}]}
-        template = body.get("template") or {}
-        if "settings" in template:
-            template["settings"] = _stored_settings(template["settings"])
-        self.component_templates[name] = body
+        self.component_templates[name] = _stored_template(body)
         return 200, {"acknowledged": True}
 
     def _index_template(self, method, parts, body, _auth):
@@ -137,12 +142,9 @@ class FakeElasticsearch:
         for composed in body.get("composed_of", []):
             if composed not in self.component_templates:
                 return _bad(f"index template [{name}] specifies component templates [{composed}] that do not exist")
-        template = body.get("template") or {}
-        if "settings" in template:
-            template["settings"] = _stored_settings(template["settings"])
         if "data_stream" in body:  # stored with its flags, as GET shows them
             body["data_stream"] = {"hidden": False, "allow_custom_routing": False, **(body["data_stream"] or {})}
-        self.index_templates[name] = body
+        self.index_templates[name] = _stored_template(body)
         return 200, {"acknowledged": True}
 
     def _data_stream(self, method, parts, _body, _auth):
