@@ -9,7 +9,7 @@ PYTHON      ?= python3
 BIN         := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Debian packages the lab and the tests need on the machine that runs them.
-APT_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs openssh-client iproute2 nmap qemu-system-x86 qemu-utils fdisk e2fsprogs gnupg
+APT_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs openssh-client iproute2 nmap qemu-system-x86 qemu-utils fdisk e2fsprogs gnupg maven openjdk-17-jdk-headless
 SCENARIOS   := $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 # Scenarios with qemu guests (software emulation: CPU-bound, the longest) and the container ones.
 VM_SCENARIOS        := $(sort $(foreach s,$(SCENARIOS),$(if $(shell grep -l 'lab_kind: vm' molecule/$(s)/inventory/hosts.yml 2>/dev/null),$(s))))

@@ -40,6 +40,10 @@ Log = Callable[[str], None]
 INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
 INOTIFY_PER_CONTAINER = 12
 INOTIFY_RAISED = 1024
+# Elasticsearch and OpenSearch refuse to join a cluster below this (a bootstrap check); containers
+# share the machine's kernel, so a lab that runs them needs it on the machine, as production hosts do.
+MAX_MAP_COUNT = Path("/proc/sys/vm/max_map_count")
+MAX_MAP_COUNT_NEEDED = 262144
 
 
 @dataclass(frozen=True)
@@ -197,18 +201,21 @@ def _forget_facts(fact_cache: Path | None, host: LabHost) -> None:
 def ensure_inotify_instances(containers: int, log: Log, setting: Path = INOTIFY_INSTANCES) -> None:
     """Raise fs.inotify.max_user_instances before starting more systemd containers than it holds."""
     needed = containers * INOTIFY_PER_CONTAINER
+    _raise_kernel_setting(setting, "fs.inotify.max_user_instances", needed, max(INOTIFY_RAISED, needed),
+                          f"{containers} systemd containers", log)
+
+
+def _raise_kernel_setting(setting: Path, name: str, needed: int, wanted: int, why: str, log: Log) -> None:
     current = int(setting.read_text(encoding="utf-8").strip())
     if needed <= current:
         return
-    wanted = max(INOTIFY_RAISED, needed)
     try:
         setting.write_text(f"{wanted}\n", encoding="utf-8")
     except OSError as error:
         raise LabError(
-            f"{containers} systemd containers need fs.inotify.max_user_instances >= {needed} (it is {current}) "
-            f"and it cannot be raised from here ({error.strerror}): run `sudo sysctl -w "
-            f"fs.inotify.max_user_instances={wanted}` and try again") from None
-    log(f"raised fs.inotify.max_user_instances from {current} to {wanted} for {containers} systemd containers")
+            f"{why} need {name} >= {needed} (it is {current}) and it cannot be raised from here "
+            f"({error.strerror}): run `sudo sysctl -w {name}={wanted}` and try again") from None
+    log(f"raised {name} from {current} to {wanted} for {why}")
 
 
 def up(spec: LabSpec, log: Log, podman: Podman | None = None, fact_cache: Path | None = None) -> None:
@@ -219,6 +226,9 @@ def up(spec: LabSpec, log: Log, podman: Podman | None = None, fact_cache: Path |
     vm_images = {d: vm.ensure_image(d, log) for d in sorted({h.distribution for h in spec.hosts if h.kind == "vm"})}
     if spec.mirror_releases:
         mirror.ensure(spec.mirror_releases, log)
+    if any(release.maven == "opensearch" for release in spec.mirror_releases):
+        _raise_kernel_setting(MAX_MAP_COUNT, "vm.max_map_count", MAX_MAP_COUNT_NEEDED, MAX_MAP_COUNT_NEEDED,
+                              "OpenSearch nodes that form a cluster", log)
     _ensure_network(podman, spec)
     existing = podman.containers(spec.name)
     not_running = [h for h in spec.hosts if (existing.get(h.name) or {}).get("State") != "running"]

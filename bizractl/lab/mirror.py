@@ -19,6 +19,13 @@ signatures) by the mirror's own key, made once; its public key is ``lab-signing-
 mirror, which lab inventories give the roles' signature check. The private key lives beside the
 served directory, never in it.
 
+A release with ``maven`` instead of ``go_package`` is a Java distribution assembled from Maven
+Central (``MAVEN_BUILDS``): OpenSearch, which the lab runs where production runs Elasticsearch (Elastic's
+packages cannot be had here). Its jars are the published ones, laid out as upstream's tarball lays them
+out (``lib/``, ``modules/transport-netty4/``, ``config/``) and started by OpenSearch's own bootstrap;
+only ``bin/opensearch`` is written here (upstream's runs launcher tools Maven Central does not carry),
+with the same interface. Its BUILD-INFO says so.
+
 A build is kept until the pinned version changes; the server keeps running between labs.
 """
 
@@ -49,11 +56,13 @@ BUILD_TIMEOUT_SECONDS = 1800
 
 @dataclass(frozen=True)
 class Release:
-    """One release the mirror carries: built from ``go_package`` at ``v<version>``."""
+    """One release the mirror carries: built from ``go_package`` at ``v<version>``, or assembled
+    from Maven Central (``maven``: a key of MAVEN_BUILDS)."""
 
     name: str
-    go_package: str
     version: str
+    go_package: str = ""
+    maven: str = ""
 
     @property
     def go_module(self) -> str:
@@ -118,6 +127,8 @@ def build(release: Release, log) -> dict:
 
 
 def _build(release: Release, log) -> dict:
+    if release.maven:
+        return _build_maven(release, log)
     record_file = record_path(release)
     go = _go()
     log(f"lab mirror: building {release.name} {release.version} from {release.go_package}@v{release.version} "
@@ -150,6 +161,133 @@ def _build(release: Release, log) -> dict:
     record_file.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     log(f"lab mirror: {tarball.name} sha256 {record['sha256']}")
     return record
+
+
+# OpenSearch as upstream's tarball lays it out: core jars in lib/, the HTTP and transport layer as the
+# transport-netty4 module with its descriptor and security policy (upstream's module metadata).
+MAVEN_BUILDS = {
+    "opensearch": {
+        "lib": ["org.opensearch:opensearch", "org.opensearch:opensearch-plugin-classloader",
+                "org.apache.logging.log4j:log4j-core:2.25.4"],
+        "modules": {"transport-netty4": ["org.opensearch.plugin:transport-netty4-client"]},
+    },
+}
+_MODULE_DESCRIPTOR = """\
+description=Netty 4 based transport implementation
+version={version}
+name=transport-netty4
+classname=org.opensearch.transport.Netty4Plugin
+java.version=11
+opensearch.version={version}
+extended.plugins=
+has.native.controller=false
+"""
+_MODULE_POLICY = """\
+grant {
+  permission java.io.FilePermission "/proc/sys/net/core/somaxconn", "read";
+  permission java.net.SocketPermission "*", "accept,connect";
+  permission java.lang.RuntimePermission "*", "setContextClassLoader";
+  permission java.util.PropertyPermission "sun.nio.ch.bugLevel", "write";
+};
+"""
+_LAUNCHER = """\
+#!/bin/sh
+# bin/opensearch of the bizra lab build. Upstream's runs its Java launcher tools, which Maven
+# Central does not carry; this one has the same interface: OPENSEARCH_PATH_CONF,
+# OPENSEARCH_JAVA_HOME (else JAVA_HOME, else /usr), config/jvm.options and jvm.options.d/*.options
+# (plain options, one a line), OPENSEARCH_JAVA_OPTS, and the arguments passed on.
+set -eu
+home=$(cd "$(dirname "$0")/.." && pwd)
+conf=${OPENSEARCH_PATH_CONF:-$home/config}
+java=${OPENSEARCH_JAVA_HOME:-${JAVA_HOME:-/usr}}/bin/java
+options=$(cat "$conf/jvm.options" "$conf"/jvm.options.d/*.options 2>/dev/null \\
+  | grep -v '^[[:space:]]*\\(#\\|$\\)' || true)
+# shellcheck disable=SC2086  # one option a word
+exec "$java" $options ${OPENSEARCH_JAVA_OPTS:-} -Dopensearch.path.home="$home" -Dopensearch.path.conf="$conf" \\
+  -Dopensearch.distribution.type=tar -Dopensearch.bundled_jdk=false -cp "$home/lib/*" \\
+  org.opensearch.bootstrap.OpenSearch "$@"
+"""
+_DEFAULT_CONFIG = {
+    "opensearch.yml": "# Written by the deployment (the bizra.infra elasticsearch role).\n",
+    "jvm.options": "-Xms1g\n-Xmx1g\n",
+    "log4j2.properties": ("status = error\nappender.console.type = Console\nappender.console.name = console\n"
+                          "appender.console.layout.type = PatternLayout\n"
+                          "appender.console.layout.pattern = [%d{ISO8601}][%-5p][%c{1.}] [%node_name] %m%n\n"
+                          "rootLogger.level = info\nrootLogger.appenderRef.console.ref = console\n"),
+}
+
+
+def _mvn() -> str:
+    found = shutil.which("mvn")
+    if not found:
+        raise LabError("the lab mirror assembles Java distributions with Maven, and no `mvn` is on PATH: "
+                       "run `make setup` (apt package maven)")
+    return found
+
+
+def _build_maven(release: Release, log) -> dict:
+    """Fetch the distribution's jars from Maven Central (``mvn dependency:copy-dependencies``) and
+    pack them as upstream's ``<name>-<version>-linux-x64.tar.gz``."""
+    record_file = record_path(release)
+    layout = MAVEN_BUILDS[release.maven]
+    mvn = _mvn()
+    log(f"lab mirror: assembling {release.name} {release.version} from Maven Central (once)")
+
+    def fetch(coordinates: list[str], into: Path, work_dir: Path) -> list[str]:
+        deps = "".join(
+            f"<dependency><groupId>{c.split(':')[0]}</groupId><artifactId>{c.split(':')[1]}</artifactId>"
+            f"<version>{c.split(':')[2] if c.count(':') == 2 else release.version}</version></dependency>"
+            for c in coordinates)
+        (work_dir / "pom.xml").write_text(
+            '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+            f"<groupId>lab.bizra</groupId><artifactId>{release.name}-{into.name}</artifactId><version>1</version>"
+            f"<dependencies>{deps}</dependencies></project>\n", encoding="utf-8")
+        _run([mvn, "-B", "-q", "dependency:copy-dependencies", f"-DoutputDirectory={into}"], dict(os.environ),
+             work_dir, f"mvn dependency:copy-dependencies for {release.name} {release.version}")
+        return sorted(path.name for path in into.glob("*.jar"))
+
+    top = f"{release.name}-{release.version}"
+    with tempfile.TemporaryDirectory(prefix=f"bizra-mirror-{release.name}-") as work:
+        work_dir, root = Path(work), Path(work) / top
+        lib = fetch(layout["lib"], root / "lib", work_dir)
+        for module, coordinates in layout["modules"].items():
+            module_dir = root / "modules" / module
+            # The module brings its own dependencies; those already in lib/ stay there only (jar hell).
+            for jar in fetch(coordinates, module_dir, work_dir):
+                if jar in lib:
+                    (module_dir / jar).unlink()
+            (module_dir / "plugin-descriptor.properties").write_text(
+                _MODULE_DESCRIPTOR.format(version=release.version), encoding="utf-8")
+            (module_dir / "plugin-security.policy").write_text(_MODULE_POLICY, encoding="utf-8")
+        for directory in ("bin", "config", "plugins", "logs"):
+            (root / directory).mkdir(exist_ok=True)
+        (root / "bin" / release.name).write_text(_LAUNCHER, encoding="utf-8")
+        for name, text in _DEFAULT_CONFIG.items():
+            (root / "config" / name).write_text(text, encoding="utf-8")
+        (root / "BUILD-INFO").write_text(
+            f"{release.name} {release.version} assembled for the bizra lab from Maven Central's jars "
+            f"({', '.join(layout['lib'])}; modules {', '.join(layout['modules'])}); bin/{release.name} written "
+            "by bizractl's lab mirror; no bundled JDK. Not an upstream release.\n", encoding="utf-8")
+        tarball = record_file.parent / f"{top}-linux-x64.tar.gz"
+        tarball.parent.mkdir(parents=True, exist_ok=True)
+        partial = tarball.with_name(tarball.name + ".partial")
+        with tarfile.open(partial, "w:gz") as archive:
+            archive.add(root, arcname=top, filter=_distribution_member)
+    partial.replace(tarball)
+    record = {"name": release.name, "version": release.version, "build_id": "maven", "file": tarball.name,
+              "sha256": hashlib.sha256(tarball.read_bytes()).hexdigest(), "maven": release.maven}
+    (tarball.parent / f"{tarball.name}.sha256").write_text(f"{record['sha256']}  {tarball.name}\n", encoding="utf-8")
+    record_file.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    log(f"lab mirror: {tarball.name} sha256 {record['sha256']}")
+    return record
+
+
+def _distribution_member(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    member.uid = member.gid = 0
+    member.uname = member.gname = "root"
+    member.mtime = 0
+    member.mode = 0o755 if member.isdir() or "/bin/" in member.name else 0o644
+    return member
 
 
 def _release_member(member: tarfile.TarInfo) -> tarfile.TarInfo:

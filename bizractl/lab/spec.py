@@ -31,7 +31,7 @@ from pathlib import Path
 import netaddr
 
 from bizractl.errors import BadInputError, LabError
-from bizractl.lab.mirror import Release
+from bizractl.lab.mirror import MAVEN_BUILDS, Release
 
 LAB_KINDS = ("container", "vm")
 LAB_DISTRIBUTIONS = ("bookworm", "trixie")
@@ -148,26 +148,34 @@ GO_PACKAGE = re.compile(r"^[a-z0-9.-]+\.[a-z]+/[A-Za-z0-9._/-]+$")
 
 
 def _mirror_releases(hostvars: dict[str, dict]) -> tuple[Release, ...]:
-    """``lab_mirror_releases``: [{name, go_package, version}], the releases the lab mirror serves."""
+    """``lab_mirror_releases``: the releases the lab mirror serves, each {name, version} and either
+    ``go_package`` (built from its Go module) or ``maven`` (a distribution assembled from Maven Central)."""
     values = {json.dumps(hv.get("lab_mirror_releases", []), sort_keys=True) for hv in hostvars.values()}
     if len(values) > 1:
         raise BadInputError("lab_mirror_releases must be the same for every lab host (set it for all)")
     entries = json.loads(values.pop()) if values else []
     if not isinstance(entries, list):
-        raise BadInputError("lab_mirror_releases must be a list of {name, go_package, version}")
+        raise BadInputError("lab_mirror_releases must be a list of {name, version, go_package or maven}")
     releases = []
     for index, entry in enumerate(entries, start=1):
-        if not isinstance(entry, dict) or set(entry) != {"name", "go_package", "version"}:
-            raise BadInputError(f"lab_mirror_releases #{index}: needs exactly name, go_package and version, "
-                                f"got {entry!r}")
-        name, package, version = (str(entry[k]) for k in ("name", "go_package", "version"))
-        for key, value, pattern, allowed in (
-                ("name", name, RELEASE_NAME, "lower-case letters, digits and -"),
-                ("go_package", package, GO_PACKAGE, "a Go package path like github.com/ethereum/go-ethereum/cmd/geth"),
-                ("version", version, RELEASE_VERSION, "a release version like 1.17.10 (no v)")):
+        if not isinstance(entry, dict) or set(entry) not in ({"name", "go_package", "version"},
+                                                             {"name", "maven", "version"}):
+            raise BadInputError(f"lab_mirror_releases #{index}: needs exactly name, version and one of go_package "
+                                f"or maven, got {entry!r}")
+        name, version = str(entry["name"]), str(entry["version"])
+        checks = [("name", name, RELEASE_NAME, "lower-case letters, digits and -"),
+                  ("version", version, RELEASE_VERSION, "a release version like 1.17.10 (no v)")]
+        if "go_package" in entry:
+            checks.append(("go_package", str(entry["go_package"]), GO_PACKAGE,
+                           "a Go package path like github.com/ethereum/go-ethereum/cmd/geth"))
+        elif entry["maven"] not in MAVEN_BUILDS:
+            raise BadInputError(f"lab_mirror_releases #{index}: maven {entry['maven']!r} is not a distribution the "
+                                f"mirror can assemble ({', '.join(sorted(MAVEN_BUILDS))})")
+        for key, value, pattern, allowed in checks:
             if not pattern.match(value):
                 raise BadInputError(f"lab_mirror_releases #{index}: {key} {value!r} is not {allowed}")
-        releases.append(Release(name=name, go_package=package, version=version))
+        releases.append(Release(name=name, version=version, go_package=str(entry.get("go_package", "")),
+                                maven=str(entry.get("maven", ""))))
     return tuple(releases)
 
 

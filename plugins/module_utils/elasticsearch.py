@@ -66,6 +66,8 @@ def normal_template(body: dict) -> dict:
     if "settings" in template:
         template["settings"] = flat_settings(template["settings"])
     out = {key: value for key, value in body.items() if key not in ("template", "name")}
+    if not out.get("composed_of", True):  # OpenSearch stores an empty list where none was given
+        del out["composed_of"]
     if "data_stream" in out:
         out["data_stream"] = {**DATA_STREAM_DEFAULTS, **(out["data_stream"] or {})}
     if template:

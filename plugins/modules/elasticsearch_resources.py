@@ -22,7 +22,9 @@ options:
   url: {description: Base URL of one node's HTTP API., type: str, default: "https://127.0.0.1:9200"}
   user: {description: User to act as (C(elastic) or one with manage_security, manage_ilm and
          manage_index_templates)., type: str, default: elastic}
-  password: {description: Its password., type: str, required: true, no_log: true}
+  password: {description: "Its password; none for a cluster without security (no Authorization header).", type: str,
+             no_log: true}
+  validate_only: {description: Only check the declared resources (no request is sent)., type: bool, default: false}
   ca_path: {description: CA certificate of the cluster's HTTP TLS., type: path}
   ilm_policies: {description: "Each C(name) and C(policy) (the body's C(policy) object).", type: list,
                  elements: dict, default: []}
@@ -71,11 +73,13 @@ from ansible_collections.bizra.infra.plugins.module_utils.elasticsearch import A
 from ansible_collections.bizra.infra.plugins.module_utils.http_json import json_request
 
 
-def http_request(base: str, user: str, password: str, ca_path: str | None):
+def http_request(base: str, user: str, password: str | None, ca_path: str | None):
     def request(method: str, path: str, body: dict | None, auth=None):
         name, secret = auth or (user, password)
-        token = base64.b64encode(f"{name}:{secret}".encode()).decode()
-        return json_request(base.rstrip("/") + path, method, {"Authorization": f"Basic {token}"}, body,
+        headers = {}
+        if secret is not None:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{name}:{secret}".encode()).decode()
+        return json_request(base.rstrip("/") + path, method, headers, body,
                             timeout=60, text_key="error", text_limit=500, ca_path=ca_path, validate_certs=True)
     return request
 
@@ -84,7 +88,8 @@ def main() -> None:
     module = AnsibleModule(argument_spec={
         "url": {"type": "str", "default": "https://127.0.0.1:9200"},
         "user": {"type": "str", "default": "elastic"},
-        "password": {"type": "str", "required": True, "no_log": True},
+        "password": {"type": "str", "no_log": True},
+        "validate_only": {"type": "bool", "default": False},
         "ca_path": {"type": "path"},
         "ilm_policies": {"type": "list", "elements": "dict", "default": []},
         "component_templates": {"type": "list", "elements": "dict", "default": []},
@@ -106,6 +111,8 @@ def main() -> None:
     problems = input_errors(p["ilm_policies"], p["component_templates"], p["index_templates"])
     if problems:
         module.fail_json(msg="; ".join(problems), changes=[])
+    if p["validate_only"]:
+        module.exit_json(changed=False, changes=[])
     # Suboptions not given come as None: a user declares only what it sets.
     users = [{key: value for key, value in user.items() if value is not None} for user in p["users"]]
     try:

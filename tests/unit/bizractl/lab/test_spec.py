@@ -119,11 +119,21 @@ def test_mirror_releases_come_from_the_inventory():
     assert lab_spec_from_inventory(inventory(a={"ansible_host": "10.89.10.5"})).mirror_releases == ()
 
 
+def test_a_maven_release_is_a_distribution_the_mirror_assembles():
+    opensearch = {"name": "opensearch", "maven": "opensearch", "version": "2.19.6"}
+    spec = lab_spec_from_inventory(inventory(a={"ansible_host": "10.89.10.5",
+                                                "lab_mirror_releases": [GETH, opensearch]}))
+    assert [(r.name, r.maven, r.go_package) for r in spec.mirror_releases] == [
+        ("geth", "", GETH["go_package"]), ("opensearch", "opensearch", "")]
+
+
 @pytest.mark.parametrize(("releases", "message"), [
     ([{**GETH, "version": "v1.17.10"}], "lab_mirror_releases #1: version 'v1.17.10' is not a release version"),
     ([{**GETH, "name": "Geth"}], "lab_mirror_releases #1: name 'Geth' is not lower-case letters"),
     ([{**GETH, "go_package": "geth"}], "lab_mirror_releases #1: go_package 'geth' is not a Go package path"),
-    ([GETH, {"name": "geth"}], "lab_mirror_releases #2: needs exactly name, go_package and version"),
+    ([GETH, {"name": "geth"}], "lab_mirror_releases #2: needs exactly name, version and one of go_package or maven"),
+    ([{"name": "opensearch", "maven": "elasticsearch", "version": "8.11.4"}],
+     "lab_mirror_releases #1: maven 'elasticsearch' is not a distribution the mirror can assemble (opensearch)"),
     ("geth", "lab_mirror_releases must be a list"),
 ])
 def test_bad_mirror_releases_are_refused_naming_the_entry(releases, message):

@@ -138,3 +138,10 @@ def test_templates_at_different_priorities_may_overlap():
     templates = copy.deepcopy(TEMPLATES)
     templates[1]["body"].update(index_patterns=["*"], priority=1)
     assert es.input_errors([], [], templates) == []
+
+
+def test_an_empty_composed_of_as_opensearch_stores_it_is_no_difference():
+    # Seen on OpenSearch 2.19: GET _index_template returns "composed_of": [] for a template without it.
+    declared = {"index_patterns": ["system-*"], "data_stream": {}, "priority": 200}
+    assert es.normal_template({**declared, "composed_of": []}) == es.normal_template(declared)
+    assert es.normal_template({**declared, "composed_of": ["a"]}) != es.normal_template(declared)
