@@ -24,7 +24,9 @@ Central (``MAVEN_BUILDS``): OpenSearch, which the lab runs where production runs
 packages cannot be had here). Its jars are the published ones, laid out as upstream's tarball lays them
 out (``lib/``, ``modules/transport-netty4/``, ``config/``) and started by OpenSearch's own bootstrap;
 only ``bin/opensearch`` is written here (upstream's runs launcher tools Maven Central does not carry),
-with the same interface. Its BUILD-INFO says so.
+with the same interface, and ``lab/LabOpenSearch`` (``recipe/opensearch``), which starts a node that
+joins others without the bootstrap checks where the machine's open-files limit is below what they
+demand. Its BUILD-INFO says so.
 
 A build is kept until the pinned version changes; the server keeps running between labs.
 """
@@ -43,6 +45,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,10 +205,22 @@ conf=${OPENSEARCH_PATH_CONF:-$home/config}
 java=${OPENSEARCH_JAVA_HOME:-${JAVA_HOME:-/usr}}/bin/java
 options=$(cat "$conf/jvm.options" "$conf"/jvm.options.d/*.options 2>/dev/null \\
   | grep -v '^[[:space:]]*\\(#\\|$\\)' || true)
+main=org.opensearch.bootstrap.OpenSearch
+classpath="$home/lib/*"
+# A node that joins others must pass the bootstrap checks, which demand a hard limit of 65535 open
+# files; lab containers get at most the machine's (20000 here). Such a node starts through
+# lab/LabOpenSearch (OpenSearch's Node without the bootstrap), and says so.
+files=$(ulimit -Hn)
+if ! grep -q '^discovery.type: *single-node' "$conf/opensearch.yml" 2>/dev/null \\
+   && [ "$files" != unlimited ] && [ "$files" -lt 65535 ]; then
+  echo "bizra lab build: hard limit of open files $files < 65535, which OpenSearch's bootstrap checks" \\
+       "demand of a cluster node: starting its Node without the bootstrap (checks, security manager, natives)" >&2
+  main=org.bizra.lab.LabOpenSearch
+  classpath="$classpath:$home/lab/*"
+fi
 # shellcheck disable=SC2086  # one option a word
 exec "$java" $options ${OPENSEARCH_JAVA_OPTS:-} -Dopensearch.path.home="$home" -Dopensearch.path.conf="$conf" \\
-  -Dopensearch.distribution.type=tar -Dopensearch.bundled_jdk=false -cp "$home/lib/*" \\
-  org.opensearch.bootstrap.OpenSearch "$@"
+  -Dopensearch.distribution.type=tar -Dopensearch.bundled_jdk=false -cp "$classpath" "$main" "$@"
 """
 _DEFAULT_CONFIG = {
     "opensearch.yml": "# Written by the deployment (the bizra.infra elasticsearch role).\n",
@@ -262,12 +277,15 @@ def _build_maven(release: Release, log) -> dict:
         for directory in ("bin", "config", "plugins", "logs"):
             (root / directory).mkdir(exist_ok=True)
         (root / "bin" / release.name).write_text(_LAUNCHER, encoding="utf-8")
+        _compile_lab_main(root, work_dir)
         for name, text in _DEFAULT_CONFIG.items():
             (root / "config" / name).write_text(text, encoding="utf-8")
         (root / "BUILD-INFO").write_text(
             f"{release.name} {release.version} assembled for the bizra lab from Maven Central's jars "
-            f"({', '.join(layout['lib'])}; modules {', '.join(layout['modules'])}); bin/{release.name} written "
-            "by bizractl's lab mirror; no bundled JDK. Not an upstream release.\n", encoding="utf-8")
+            f"({', '.join(layout['lib'])}; modules {', '.join(layout['modules'])}); bin/{release.name} and "
+            "lab/bizra-lab-opensearch.jar written by bizractl's lab mirror (a node that joins others starts "
+            "without OpenSearch's bootstrap checks where the open-files limit is below 65535: see bin/"
+            f"{release.name}); no bundled JDK. Not an upstream release.\n", encoding="utf-8")
         tarball = record_file.parent / f"{top}-linux-x64.tar.gz"
         tarball.parent.mkdir(parents=True, exist_ok=True)
         partial = tarball.with_name(tarball.name + ".partial")
@@ -280,6 +298,24 @@ def _build_maven(release: Release, log) -> dict:
     record_file.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     log(f"lab mirror: {tarball.name} sha256 {record['sha256']}")
     return record
+
+
+LAB_MAIN_SOURCE = Path(__file__).parent / "recipe" / "opensearch" / "LabOpenSearch.java"
+
+
+def _compile_lab_main(root: Path, work_dir: Path) -> None:
+    """lab/bizra-lab-opensearch.jar: LabOpenSearch (see its comment) compiled against lib/."""
+    javac = shutil.which("javac")
+    if not javac:
+        raise LabError("the lab mirror compiles its OpenSearch starter with javac, and none is on PATH: "
+                       "run `make setup` (apt package openjdk-17-jdk-headless)")
+    classes = work_dir / "classes"
+    _run([javac, "--release", "17", "-d", str(classes), "-cp", str(root / "lib" / "*"), str(LAB_MAIN_SOURCE)],
+         dict(os.environ), work_dir, "javac LabOpenSearch.java")
+    (root / "lab").mkdir()
+    with zipfile.ZipFile(root / "lab" / "bizra-lab-opensearch.jar", "w", zipfile.ZIP_DEFLATED) as jar:
+        for path in sorted(classes.rglob("*.class")):
+            jar.write(path, path.relative_to(classes).as_posix())
 
 
 def _distribution_member(member: tarfile.TarInfo) -> tarfile.TarInfo:

@@ -374,3 +374,24 @@ def test_exporters_answer_the_monitoring_host_only(bizractl, converged):
     assert tcp_connects(bizractl, "mon1", "10.89.10.31", 9187), "and postgres_exporter"
     assert not tcp_connects(bizractl, "svc1", "10.89.10.31", 9100), "another host does not"
     assert not tcp_connects(bizractl, "svc1", "10.89.10.71", 9090), "nor the Prometheus UI"
+
+
+def test_every_lab_host_ships_its_journal_to_the_logging_cluster(bizractl, converged):
+    """site.yml's logging layer: OpenSearch on svc1, every host's rsyslog sending its journal there."""
+    marker = f"e2e-ship-{time.time_ns()}"
+    for host in sorted(LAB_HOSTS):
+        lab_ssh(bizractl, host, f"logger -t e2e-ship '{marker} {host}'")
+    # Asked from svc1 itself: the API admits the fleet's hosts, not the controller.
+    search = ("python3 -c 'import json, sys, urllib.request as u; base = \"http://10.89.10.21:9200/system-journal\"; "
+              "u.urlopen(u.Request(base + \"/_refresh\", method=\"POST\")); "
+              "q = json.dumps({\"size\": 20, \"query\": {\"match_phrase\": {\"message\": sys.argv[1]}}}).encode(); "
+              "r = u.urlopen(u.Request(base + \"/_search\", data=q, headers={\"Content-Type\": \"application/json\"})); "
+              "print(json.dumps(sorted(h[\"_source\"][\"host.name\"] for h in json.load(r)[\"hits\"][\"hits\"])))' "
+              f"{marker}")
+    deadline = time.monotonic() + 90
+    while True:
+        shipped = json.loads(lab_ssh(bizractl, "svc1", search).strip().splitlines()[-1])
+        if set(shipped) == LAB_HOSTS or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert sorted(shipped) == sorted(LAB_HOSTS)
