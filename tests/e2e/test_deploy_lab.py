@@ -385,7 +385,8 @@ def test_every_lab_host_ships_its_journal_to_the_logging_cluster(bizractl, conve
     search = ("python3 -c 'import json, sys, urllib.request as u; base = \"http://10.89.10.21:9200/system-journal\"; "
               "u.urlopen(u.Request(base + \"/_refresh\", method=\"POST\")); "
               "q = json.dumps({\"size\": 20, \"query\": {\"match_phrase\": {\"message\": sys.argv[1]}}}).encode(); "
-              "r = u.urlopen(u.Request(base + \"/_search\", data=q, headers={\"Content-Type\": \"application/json\"})); "
+              "r = u.urlopen(u.Request(base + \"/_search\", data=q, "
+              "headers={\"Content-Type\": \"application/json\"})); "
               "print(json.dumps(sorted(h[\"_source\"][\"host.name\"] for h in json.load(r)[\"hits\"][\"hits\"])))' "
               f"{marker}")
     deadline = time.monotonic() + 90

@@ -67,7 +67,8 @@ def test_templates_and_the_data_stream_are_as_declared():
     assert template["index_patterns"] == ["system-*"]
     assert template["composed_of"] == ["journal_mappings"]
     settings = template["template"]["settings"]["index"]
-    assert (settings["number_of_shards"], settings["number_of_replicas"], settings["refresh_interval"]) == ("2", "1", "5s")
+    assert (settings["number_of_shards"], settings["number_of_replicas"], settings["refresh_interval"]) \
+        == ("2", "1", "5s")
     trading = api("/_index_template/trading_logs")["index_templates"][0]["index_template"]
     assert trading["template"]["settings"]["index"]["number_of_shards"] == "5"
     streams = {stream["name"]: stream for stream in api("/_data_stream/system-journal")["data_streams"]}
@@ -136,8 +137,8 @@ def test_a_config_change_restarts_the_nodes_one_at_a_time_behind_the_gate(hosts)
     # Never more than one node away: the other two always answered with each other.
     print(f"rolling restart: {len(samples)} samples, fewest nodes seen {fewest_nodes[0]} of 3")
     assert samples and fewest_nodes[0] >= 2
-    restarts = re.findall(r"RUNNING HANDLER \[bizra\.infra\.elasticsearch : Restart the node\] \**\s*changed: \[(es\d)\]",
-                          output)
+    restarts = re.findall(
+        r"RUNNING HANDLER \[bizra\.infra\.elasticsearch : Restart the node\] \**\s*changed: \[(es\d)\]", output)
     assert restarts == ["es1", "es2", "es3"], restarts
     assert api("/_cluster/health")["status"] == "green"
     settings = api("/_cluster/settings?flat_settings=true")
@@ -155,7 +156,8 @@ def test_a_failed_gate_stops_the_run_at_that_node(hosts):
         code, output, _ = run_playbook(PLAYBOOK, "-e", "elasticsearch_heap_mb=256", "-e", "common_ready_timeout=16")
         text = folded(output)
         assert code != 0
-        assert "opensearch on es1 failed its health gate after the restart (16 s): the cluster is yellow, not green" in text
+        assert ("opensearch on es1 failed its health gate after the restart (16 s): the cluster is yellow, "
+                "not green") in text
         assert "The nodes after it were not touched." in text
         after = {name: jvm_pid(host) for name, host in hosts.items()}
         assert after["es1"] != before["es1"]
