@@ -88,7 +88,7 @@ molecule: setup  ## Every Molecule scenario (create, converge, idempotence, veri
 # lane that frees up first takes the longest left. Each scenario runs on its own lab network; its
 # output goes to .cache/molecule-<scenario>.log, shown at the end when it failed, followed by a
 # table of each stage's wall time (.cache/stages.tsv), so a stage that grows is seen.
-QUEUE_ORDER := postgresql geth hsm nftables frr_bgp monitoring base
+QUEUE_ORDER := postgresql logging geth hsm nftables frr_bgp monitoring base
 QUEUE       := $(filter $(CONTAINER_SCENARIOS),$(QUEUE_ORDER)) $(filter-out $(QUEUE_ORDER),$(CONTAINER_SCENARIOS))
 test: setup  ## All tests: the README's test command
 	mkdir -p .cache

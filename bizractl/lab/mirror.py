@@ -190,6 +190,7 @@ grant {
   permission java.io.FilePermission "/proc/sys/net/core/somaxconn", "read";
   permission java.net.SocketPermission "*", "accept,connect";
   permission java.lang.RuntimePermission "*", "setContextClassLoader";
+  permission java.lang.RuntimePermission "getClassLoader";
   permission java.util.PropertyPermission "sun.nio.ch.bugLevel", "write";
 };
 """
