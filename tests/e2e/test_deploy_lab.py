@@ -343,7 +343,7 @@ def test_prometheus_scrapes_every_lab_host_and_every_target_is_up(bizractl, conv
     stack itself, geth's own metrics on svc1; then the role packs' metrics: FRR's sessions, the
     cluster's standby counts, geth's head."""
     wanted = ({("node", host) for host in LAB_HOSTS} | {("postgres", "pg1"), ("postgres", "pg2")}
-              | {("prometheus", "mon1"), ("alertmanager", "mon1"), ("geth", "svc1")})
+              | {("prometheus", "mon1"), ("alertmanager", "mon1"), ("geth", "svc1"), ("elasticsearch", "svc1")})
     deadline = time.monotonic() + 90
     while True:
         targets = prometheus_api(bizractl, "/api/v1/targets?state=active")["data"]["activeTargets"]
@@ -367,11 +367,16 @@ def test_prometheus_scrapes_every_lab_host_and_every_target_is_up(bizractl, conv
     # lab fleet: its head stays at genesis).
     assert [v for _, v in value('chain_head_block{instance="svc1"}')] == ["0"]
     assert value('p2p_peers{instance="svc1"}'), "geth's p2p_peers is not scraped"
+    # The name the Elasticsearch alert pack reads, from the lab's OpenSearch through the exporter.
+    assert [(m["color"], v) for m, v in value('elasticsearch_cluster_health_status{instance="svc1"} == 1')] \
+        == [("green", "1")]
 
 
 def test_exporters_answer_the_monitoring_host_only(bizractl, converged):
     assert tcp_connects(bizractl, "mon1", "10.89.10.31", 9100), "Prometheus reaches node_exporter"
     assert tcp_connects(bizractl, "mon1", "10.89.10.31", 9187), "and postgres_exporter"
+    assert tcp_connects(bizractl, "mon1", "10.89.10.21", 9114), "and elasticsearch_exporter"
+    assert not tcp_connects(bizractl, "pg1", "10.89.10.21", 9114), "which another host does not reach"
     assert not tcp_connects(bizractl, "svc1", "10.89.10.31", 9100), "another host does not"
     assert not tcp_connects(bizractl, "svc1", "10.89.10.71", 9090), "nor the Prometheus UI"
 
