@@ -394,7 +394,8 @@ def test_every_lab_host_ships_its_journal_to_the_logging_cluster(bizractl, conve
               "headers={\"Content-Type\": \"application/json\"})); "
               "print(json.dumps(sorted(h[\"_source\"][\"host.name\"] for h in json.load(r)[\"hits\"][\"hits\"])))' "
               f"{marker}")
-    deadline = time.monotonic() + 90
+    # Well within a minute: a shipper stuck on a dead connection retries on a new one after 10 s.
+    deadline = time.monotonic() + 60
     while True:
         shipped = json.loads(lab_ssh(bizractl, "svc1", search).strip().splitlines()[-1])
         if set(shipped) == LAB_HOSTS or time.monotonic() > deadline:
