@@ -5,17 +5,12 @@ and OpenSearch's names for roles and tiers."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[3]
-ROLE = ROOT / "roles" / "elasticsearch"
+from tests.unit.roles.role_template import render_role_template
 
 
 def render(tmp_path: Path, host: str = "es1", **variables) -> dict:
@@ -25,18 +20,9 @@ def render(tmp_path: Path, host: str = "es1", **variables) -> dict:
         "es2": {"ansible_host": "10.20.4.12"},
         "es3": {"ansible_host": "10.20.4.13", "elasticsearch_node_roles": ["data_warm", "data_cold"]},
     }}}, "vars": {"ansible_connection": "local"}}}))
-    dest = tmp_path / "engine.yml"
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible"), host, "-i", str(inventory),
-         "-e", "ansible_python_interpreter={{ ansible_playbook_python }}",
-         "-e", f"@{ROLE / 'defaults' / 'main.yml'}", "-e", f"@{ROLE / 'vars' / 'main.yml'}",
-         "-e", json.dumps({"__elasticsearch_bootstrap_masters": [], **variables}),
-         "-m", "ansible.builtin.template",
-         "-a", json.dumps({"src": str(ROLE / "templates/etc/elasticsearch/engine.yml.j2"), "dest": str(dest)})],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return yaml.safe_load(dest.read_text())
+    return yaml.safe_load(render_role_template(
+        "elasticsearch", "etc/elasticsearch/engine.yml.j2", tmp_path / "engine.yml",
+        {"__elasticsearch_bootstrap_masters": [], **variables}, host=host, inventory=inventory))
 
 
 def test_elasticsearch_8_has_tls_on_both_layers_and_the_cluster_from_the_group(tmp_path):

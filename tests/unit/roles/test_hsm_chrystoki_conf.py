@@ -3,17 +3,13 @@ and an inventory like production's: servers, the client's identity, HA groups, t
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-ROLE = ROOT / "roles" / "hsm_client"
+from tests.unit.roles.role_template import render_role_template
+
 SERVERS = [{"name": "luna-a", "address": "10.20.7.11", "fingerprint": "ab" * 32},
            {"name": "luna-b", "address": "10.21.7.11", "port": 1793, "fingerprint": "cd" * 32}]
 PARTITIONS = [
@@ -25,20 +21,9 @@ PARTITIONS = [
 
 
 def render(tmp_path: Path, **overrides) -> str:
-    dest = tmp_path / "Chrystoki.conf"
     variables = {"hsm_client_provider": "luna", "hsm_client_servers": SERVERS, "hsm_client_partitions": PARTITIONS,
                  "hsm_client_luna_client_name": "signer-fra-1", **overrides}
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOCALHOST_WARNING": "0",
-           "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
-    subprocess.run(
-        [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-i", "localhost,",
-         "-e", "ansible_python_interpreter={{ ansible_playbook_python }}",
-         "-e", f"@{ROLE / 'defaults' / 'main.yml'}", "-e", f"@{ROLE / 'vars' / 'main.yml'}",
-         "-e", json.dumps(variables),
-         "-m", "ansible.builtin.template",
-         "-a", json.dumps({"src": str(ROLE / "templates/etc/Chrystoki.conf.j2"), "dest": str(dest)})],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)
-    return dest.read_text()
+    return render_role_template("hsm_client", "etc/Chrystoki.conf.j2", tmp_path / "Chrystoki.conf", variables)
 
 
 def section(text: str, name: str) -> dict[str, str]:

@@ -5,34 +5,15 @@ be installed here; its data views are tested against the API stand-in (test_kiba
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import yaml
 
-ROOT = Path(__file__).resolve().parents[3]
-ROLE = ROOT / "roles" / "kibana"
+from tests.unit.roles.role_template import render_role_template
 
 
 def test_kibana_yml_has_tls_both_ways_and_no_credential(tmp_path):
-    dest = tmp_path / "kibana.yml"
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOCALHOST_WARNING": "0",
-           "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
     variables = {"kibana_server_host": "10.20.4.21", "kibana_elasticsearch_password": "canary-elastic-5c1d",
                  "kibana_elasticsearch_hosts": ["https://10.20.4.11:9200", "https://10.20.4.12:9200"]}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-i", "localhost,",
-         "-e", "ansible_python_interpreter={{ ansible_playbook_python }}",
-         "-e", f"@{ROLE / 'defaults' / 'main.yml'}", "-e", f"@{ROLE / 'vars' / 'main.yml'}",
-         "-e", json.dumps(variables),
-         "-m", "ansible.builtin.template",
-         "-a", json.dumps({"src": str(ROLE / "templates/etc/kibana/kibana.yml.j2"), "dest": str(dest)})],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    text = dest.read_text()
+    text = render_role_template("kibana", "etc/kibana/kibana.yml.j2", tmp_path / "kibana.yml", variables)
     config = yaml.safe_load(text)
     assert (config["server.host"], config["server.port"]) == ("10.20.4.21", 5601)
     assert config["server.publicBaseUrl"] == "https://10.20.4.21:5601"

@@ -6,16 +6,12 @@ running one) never ran; these tests pin what it would be given."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[3]
-ROLE = ROOT / "roles" / "logstash"
+from tests.unit.roles.role_template import render_role_template
+
 TRADING = {
     "name": "trading", "beats_port": 5044, "workers": 2, "index": "trading-app",
     "filters": [
@@ -28,20 +24,9 @@ TRADING = {
 
 
 def render(tmp_path: Path, template: str, **variables) -> str:
-    dest = tmp_path / "out"
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOCALHOST_WARNING": "0",
-           "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-i", "localhost,",
-         "-e", "ansible_python_interpreter={{ ansible_playbook_python }}",
-         "-e", f"@{ROLE / 'defaults' / 'main.yml'}", "-e", f"@{ROLE / 'vars' / 'main.yml'}",
-         "-e", json.dumps({"logstash_elasticsearch_hosts": ["https://10.20.4.11:9200", "https://10.20.4.12:9200"],
-                           "logstash_pipelines": [TRADING], "item": TRADING, **variables}),
-         "-m", "ansible.builtin.template",
-         "-a", json.dumps({"src": str(ROLE / "templates" / template), "dest": str(dest)})],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return dest.read_text()
+    return render_role_template("logstash", template, tmp_path / "out", {
+        "logstash_elasticsearch_hosts": ["https://10.20.4.11:9200", "https://10.20.4.12:9200"],
+        "logstash_pipelines": [TRADING], "item": TRADING, **variables})
 
 
 def body(text: str) -> str:
