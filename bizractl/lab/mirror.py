@@ -170,8 +170,9 @@ def _build(release: Release, log) -> dict:
 # transport-netty4 module with its descriptor and security policy (upstream's module metadata).
 MAVEN_BUILDS = {
     "opensearch": {
+        # log4j-core is not a dependency of the core jar; upstream ships it at log4j-api's version.
         "lib": ["org.opensearch:opensearch", "org.opensearch:opensearch-plugin-classloader",
-                "org.apache.logging.log4j:log4j-core:2.25.4"],
+                "org.apache.logging.log4j:log4j-core:@log4j-api"],
         "modules": {"transport-netty4": ["org.opensearch.plugin:transport-netty4-client"]},
     },
 }
@@ -265,7 +266,18 @@ def _build_maven(release: Release, log) -> dict:
     top = f"{release.name}-{release.version}"
     with tempfile.TemporaryDirectory(prefix=f"bizra-mirror-{release.name}-") as work:
         work_dir, root = Path(work), Path(work) / top
-        lib = fetch(layout["lib"], root / "lib", work_dir)
+        # A version "@<jar>" is the version of that jar among the others' dependencies.
+        lib = fetch([c for c in layout["lib"] if ":@" not in c], root / "lib", work_dir)
+        matched = []
+        for coordinates in (c for c in layout["lib"] if ":@" in c):
+            group, artifact, like = coordinates.split(":")
+            versions = [jar[len(like[1:]) + 1:-len(".jar")] for jar in lib if jar.startswith(like[1:] + "-")]
+            if len(versions) != 1:
+                raise LabError(f"lab mirror: {artifact} takes the version of {like[1:]}, and {release.name} "
+                               f"{release.version} brings {len(versions)} of it")
+            matched.append(f"{group}:{artifact}:{versions[0]}")
+        if matched:
+            lib = fetch(matched, root / "lib", work_dir)
         for module, coordinates in layout["modules"].items():
             module_dir = root / "modules" / module
             # The module brings its own dependencies; those already in lib/ stay there only (jar hell).

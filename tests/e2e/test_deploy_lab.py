@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -381,24 +382,49 @@ def test_exporters_answer_the_monitoring_host_only(bizractl, converged):
     assert not tcp_connects(bizractl, "svc1", "10.89.10.71", 9090), "nor the Prometheus UI"
 
 
-def test_every_lab_host_ships_its_journal_to_the_logging_cluster(bizractl, converged):
-    """site.yml's logging layer: OpenSearch on svc1, every host's rsyslog sending its journal there."""
-    marker = f"e2e-ship-{time.time_ns()}"
-    for host in sorted(LAB_HOSTS):
-        lab_ssh(bizractl, host, f"logger -t e2e-ship '{marker} {host}'")
-    # Asked from svc1 itself: the API admits the fleet's hosts, not the controller.
+def shipped_entries(bizractl, phrase: str) -> list[dict]:
+    """The entries of the journal data stream whose message holds ``phrase``, asked from svc1 itself
+    (the API admits the fleet's hosts, not the controller)."""
     search = ("python3 -c 'import json, sys, urllib.request as u; base = \"http://10.89.10.21:9200/system-journal\"; "
               "u.urlopen(u.Request(base + \"/_refresh\", method=\"POST\")); "
               "q = json.dumps({\"size\": 20, \"query\": {\"match_phrase\": {\"message\": sys.argv[1]}}}).encode(); "
               "r = u.urlopen(u.Request(base + \"/_search\", data=q, "
               "headers={\"Content-Type\": \"application/json\"})); "
-              "print(json.dumps(sorted(h[\"_source\"][\"host.name\"] for h in json.load(r)[\"hits\"][\"hits\"])))' "
-              f"{marker}")
+              "print(json.dumps([h[\"_source\"] for h in json.load(r)[\"hits\"][\"hits\"]]))' "
+              f"{shlex.quote(phrase)}")
+    return json.loads(lab_ssh(bizractl, "svc1", search).strip().splitlines()[-1])
+
+
+def wait_for_entries(bizractl, phrase: str, enough) -> list[dict]:
     # Well within a minute: a shipper stuck on a dead connection retries on a new one after 10 s.
     deadline = time.monotonic() + 60
     while True:
-        shipped = json.loads(lab_ssh(bizractl, "svc1", search).strip().splitlines()[-1])
-        if set(shipped) == LAB_HOSTS or time.monotonic() > deadline:
-            break
+        entries = shipped_entries(bizractl, phrase)
+        if enough(entries) or time.monotonic() > deadline:
+            return entries
         time.sleep(3)
-    assert sorted(shipped) == sorted(LAB_HOSTS)
+
+
+def test_every_lab_host_ships_its_journal_to_the_logging_cluster(bizractl, converged):
+    """site.yml's logging layer: OpenSearch on svc1, every host's rsyslog sending its journal there."""
+    marker = f"e2e-ship-{time.time_ns()}"
+    for host in sorted(LAB_HOSTS):
+        lab_ssh(bizractl, host, f"logger -t e2e-ship '{marker} {host}'")
+    entries = wait_for_entries(bizractl, marker, lambda found: {e["host.name"] for e in found} == LAB_HOSTS)
+    assert sorted(entry["host.name"] for entry in entries) == sorted(LAB_HOSTS)
+    assert {entry["event.dataset"] for entry in entries} == {"journald"}
+
+
+def test_postgresql_ships_its_own_log_file_one_entry_per_message(bizractl, converged):
+    """PostgreSQL writes its log file, not the journal: the shipper follows it (imfile), one entry
+    per message with its continuation lines (here the CONTEXT line PL/pgSQL adds)."""
+    marker = f"e2e-pglog-{time.time_ns()}"
+    sql = f"DO $$BEGIN RAISE LOG '{marker}'; END$$"
+    lab_ssh(bizractl, "pg1", f"runuser -u postgres -- psql -qXc {shlex.quote(sql)}")
+    entries = wait_for_entries(bizractl, marker, lambda found: len(found) > 0)
+    assert len(entries) == 1, entries
+    entry = entries[0]
+    assert (entry["host.name"], entry["event.dataset"], entry["process.name"]) == ("pg1", "postgresql", "postgresql")
+    assert entry["log.file.path"].startswith("/var/log/postgresql/postgresql-16-main")
+    assert f"LOG:  {marker}" in entry["message"]
+    assert "CONTEXT:  PL/pgSQL function inline_code_block line 1 at RAISE" in entry["message"], entry["message"]
