@@ -4,22 +4,44 @@ Rendered by Ansible as the role renders it; rsyslogd itself checks it on the lab
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.unit.roles.role_template import render_role_template
+import pytest
+
+from tests.unit.roles.role_template import ROOT, render_role_template
 
 TEMPLATE = "etc/rsyslog.d/60-bizra-ship.conf.j2"
 
 
-def render(tmp_path: Path, group: str, extra: dict | None = None) -> str:
+def one_host_inventory(tmp_path: Path, group: str) -> Path:
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(
         f"all:\n  children:\n    {group}:\n      hosts:\n        node1:\n"
         "          ansible_connection: local\n          ansible_python_interpreter: '{{ ansible_playbook_python }}'\n",
         encoding="utf-8")
+    return inventory
+
+
+def render(tmp_path: Path, group: str, extra: dict | None = None) -> str:
     variables = {"log_shipper_servers": ["10.0.0.5"], "log_shipper_tls": False, **(extra or {})}
     return render_role_template("log_shipper", TEMPLATE, tmp_path / "ship.conf", variables, host="node1",
-                                inventory=inventory)
+                                inventory=one_host_inventory(tmp_path, group))
+
+
+def validate(tmp_path: Path, extra: dict) -> subprocess.CompletedProcess:
+    """The role's validate entry point (what main runs first), through ansible-playbook."""
+    playbook = tmp_path / "validate.yml"
+    playbook.write_text("- hosts: node1\n  gather_facts: false\n  tasks:\n    - ansible.builtin.include_role:\n"
+                        "        name: bizra.infra.log_shipper\n        tasks_from: validate\n", encoding="utf-8")
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOCALHOST_WARNING": "0"}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(one_host_inventory(tmp_path, "postgresql")),
+         "-e", json.dumps({"log_shipper_servers": ["10.0.0.5"], "log_shipper_tls": False, **extra}), str(playbook)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_a_postgresql_host_follows_its_log_files_with_their_dataset_and_first_line(tmp_path):
@@ -27,6 +49,7 @@ def test_a_postgresql_host_follows_its_log_files_with_their_dataset_and_first_li
     assert 'module(load="imfile" statefile.directory="/var/spool/rsyslog")' in config
     assert ('input(type="imfile" File="/var/log/postgresql/postgresql-*.log" Tag="postgresql" '
             'Ruleset="bizra_ship_file"') in config
+    assert 'freshStartTail="on" addMetadata="on" escapeLF="off"' in config
     assert 'startmsg.regex="^[0-9]{4}-[0-9]{2}-[0-9]{2} " readTimeout="2")' in config
     # Both inputs end in the one Elasticsearch action, each with its dataset.
     assert config.count('action(type="omelasticsearch"') == 1
@@ -49,3 +72,22 @@ def test_files_the_operator_adds_are_followed_too(tmp_path):
     assert 'input(type="imfile" File="/var/log/app/trading.log" Tag="trading" Ruleset="bizra_ship_file"' in config
     # No first-line pattern: every line is an entry, nothing waits for a next line.
     assert "startmsg.regex" not in config
+
+
+def test_the_default_files_and_good_ones_pass_the_checks(tmp_path):
+    done = validate(tmp_path, {})
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = validate(tmp_path, {"log_shipper_files": [{"path": "/var/log/app/*.log", "dataset": "app.trading"}]})
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"path": "var/log/app.log", "dataset": "app"}, "log_shipper_files: path 'var/log/app.log' is not absolute"),
+    ({"path": "/var/log/app.log", "dataset": "App Log"},
+     "log_shipper_files: dataset 'App Log' is not a lower-case name"),
+])
+def test_a_bad_file_entry_is_refused_naming_it(tmp_path, entry, message):
+    done = validate(tmp_path, {"log_shipper_files": [entry]})
+    assert done.returncode != 0
+    assert message in done.stdout, done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
