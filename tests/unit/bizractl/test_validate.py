@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bizractl import lifecycle
 from bizractl.cli import main
@@ -58,6 +60,30 @@ def _hosts(inventory: Path) -> list[str]:
 
     walk(yaml.safe_load((inventory / "hosts.yml").read_text())["all"])
     return sorted(set(names))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lab_home(tmp_path_factory):
+    """What `bizractl lab up` leaves in the lab's home and the lab inventory reads (its SSH public
+    key, the mirror's release records and signing key), so that the lab inventory validates on a
+    machine that never ran a lab. Records as the mirror writes them, for each pinned release."""
+    home = tmp_path_factory.mktemp("lab-home")
+    (home / "ssh").mkdir()
+    public = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH)
+    (home / "ssh" / "id_ed25519.pub").write_bytes(public + b" bizra-lab\n")
+    releases = yaml.safe_load((ROOT / "inventories/lab/group_vars/all.yml").read_text())["lab_mirror_releases"]
+    assert releases, "the lab inventory pins no release"
+    for release in releases:
+        name, version = release["name"], release["version"]
+        (home / "mirror" / name).mkdir(parents=True, exist_ok=True)
+        record = {"name": name, "version": version, "build_id": "2474dfa8" if "go_package" in release else "maven",
+                  "file": f"{name}-{version}-linux-x64.tar.gz", "sha256": "ab" * 32}
+        (home / "mirror" / name / f"{name}-{version}.json").write_text(json.dumps(record))
+    (home / "mirror" / "lab-signing-key.asc").write_text(
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nunit test\n-----END PGP PUBLIC KEY BLOCK-----\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BIZRA_LAB_HOME", str(home))
+        yield home
 
 
 @pytest.fixture(scope="module")
