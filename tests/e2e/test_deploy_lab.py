@@ -188,9 +188,12 @@ def test_unreachable_host_exit_code(bizractl, lab, tmp_path: Path):
     inventory = tmp_path / "ghost.yml"
     inventory.write_text(yaml.safe_dump({"all": {
         "hosts": {"ghost": {"ansible_host": "10.89.10.250"}},
-        # What the offline checks require of any host (the controller's network for SSH).
-        "vars": {k: v for k, v in lab_vars.items() if k.startswith(("ansible_", "lab_", "nftables_admin"))}
-        | {"ansible_ssh_common_args": lab_vars["ansible_ssh_common_args"] + " -o ConnectTimeout=3"},
+        # What the offline checks require of any host: the controller's network for SSH, and a
+        # logging cluster for its shipper (the lab's, plain HTTP).
+        "vars": {k: v for k, v in lab_vars.items()
+                 if k.startswith(("ansible_", "lab_", "nftables_admin", "log_shipper"))}
+        | {"ansible_ssh_common_args": lab_vars["ansible_ssh_common_args"] + " -o ConnectTimeout=3",
+           "log_shipper_servers": ["10.89.10.21"]},
     }}))
     result = bizractl("deploy", "site", "-i", str(inventory))
     assert result.code == EXIT_UNREACHABLE, result.output
@@ -422,11 +425,16 @@ def test_postgresql_ships_its_own_log_file_one_entry_per_message(bizractl, conve
     indented, without the line prefix)."""
     marker = f"e2e-pglog-{time.time_ns()}"
     sql = f"DO $$BEGIN RAISE LOG USING MESSAGE = '{marker}' || chr(10) || '{marker}-continued'; END$$"
-    lab_ssh(bizractl, "pg1", f"runuser -u postgres -- psql -qXc {shlex.quote(sql)}")
+    # Only the message may carry the marker. PostgreSQL ranks LOG above ERROR for
+    # log_min_error_statement, so by default a STATEMENT record (its own line, its own prefix: an
+    # entry of its own) with the statement's text follows; a slow statement adds a duration record.
+    quiet = ("SET log_min_error_statement = 'panic'; SET log_min_duration_statement = -1; "
+             "SET log_statement = 'none'")
+    lab_ssh(bizractl, "pg1", f"runuser -u postgres -- psql -qX -c {shlex.quote(quiet)} -c {shlex.quote(sql)}")
     wait_for_entries(bizractl, marker, lambda found: len(found) > 0)
     time.sleep(3)  # a second entry (the message split in two) would be here by now
     entries = shipped_entries(bizractl, marker)
-    assert len(entries) == 1, entries
+    assert len(entries) == 1, [entry["message"] for entry in entries]
     entry = entries[0]
     assert (entry["host.name"], entry["event.dataset"], entry["process.name"]) == ("pg1", "postgresql", "postgresql")
     # The cluster's own file (Debian's postgresql-<major>-main.log; the lab runs Debian 12's major).
