@@ -271,9 +271,10 @@ def _build_maven(release: Release, log) -> dict:
         matched = []
         for coordinates in (c for c in layout["lib"] if ":@" in c):
             group, artifact, like = coordinates.split(":")
-            versions = [jar[len(like[1:]) + 1:-len(".jar")] for jar in lib if jar.startswith(like[1:] + "-")]
+            source = like.removeprefix("@")
+            versions = [jar[len(source) + 1:-len(".jar")] for jar in lib if jar.startswith(source + "-")]
             if len(versions) != 1:
-                raise LabError(f"lab mirror: {artifact} takes the version of {like[1:]}, and {release.name} "
+                raise LabError(f"lab mirror: {artifact} takes the version of {source}, and {release.name} "
                                f"{release.version} brings {len(versions)} of it")
             matched.append(f"{group}:{artifact}:{versions[0]}")
         if matched:

@@ -19,7 +19,7 @@ from scenario_helpers import assert_nothing_changed, run_playbook, ssh_host, wai
 ADDRESSES = {"es1": "10.89.95.11", "es2": "10.89.95.12", "es3": "10.89.95.13"}
 NODES = tuple(ADDRESSES)
 API = f"http://{ADDRESSES['es1']}:9200"
-UPGRADED = "2.19.6"
+INITIAL, UPGRADED = "2.19.1", "2.19.6"  # the inventory's version, and the upgrade's
 PLAYBOOK = str(Path(__file__).resolve().parents[3] / "playbooks" / "logging.yml")
 
 
@@ -113,8 +113,8 @@ def node_versions() -> dict[str, str]:
 
 
 def test_an_upgrade_rolls_through_the_nodes_one_at_a_time_behind_the_gate(hosts):
-    """2.19.1 to 2.19.6 (both assembled from Maven Central): a rolling upgrade of a real cluster."""
-    assert node_versions() == {name: "2.19.1" for name in NODES}
+    """INITIAL to UPGRADED (both assembled from Maven Central): a rolling upgrade of a real cluster."""
+    assert node_versions() == {name: INITIAL for name in NODES}
     before = {name: jvm_pid(host) for name, host in hosts.items()}
     fewest_nodes, samples, stop = [3], [], threading.Event()
 
@@ -155,7 +155,7 @@ def test_an_upgrade_rolls_through_the_nodes_one_at_a_time_behind_the_gate(hosts)
     assert api("/system-journal/_count")["count"] > 0
     for host in hosts.values():
         assert host.file("/opt/opensearch/current").linked_to == f"/opt/opensearch/opensearch-{UPGRADED}"
-        assert host.file("/opt/opensearch/opensearch-2.19.1/bin/opensearch").is_file
+        assert host.file(f"/opt/opensearch/opensearch-{INITIAL}/bin/opensearch").is_file
 
 
 def test_a_failed_gate_stops_the_run_at_that_node(hosts):
