@@ -104,7 +104,8 @@ test: setup  ## All tests: the README's test command
 	}
 	scenario() {  # scenario LANE NAME: one molecule scenario, logged, its exit code kept
 	  local rc=0
-	  stage "molecule $$2 ($$1)" $(BIN)/molecule test -s $$2 > .cache/molecule-$$2.log 2>&1 || rc=$$?
+	  # Wide lines: molecule wraps its output at COLUMNS, which splits the lines the summary greps.
+	  stage "molecule $$2 ($$1)" env COLUMNS=200 $(BIN)/molecule test -s $$2 > .cache/molecule-$$2.log 2>&1 || rc=$$?
 	  echo $$rc > .cache/molecule-$$2.rc
 	}
 	from_queue() {  # from_queue LANE: scenarios off the shared queue until it is empty
@@ -122,9 +123,9 @@ test: setup  ## All tests: the README's test command
 	  from_queue "VM lane, CPU 0" ) &
 	status=0
 	( failed=0
-	  stage lint $(MAKE) --no-print-directory lint || failed=1
-	  stage unit $(MAKE) --no-print-directory unit || failed=1
-	  stage e2e $(BIN)/pytest -q --durations=12 tests/e2e || failed=1
+	  stage lint $(MAKE) --no-print-directory lint 2>&1 | tee .cache/lint.log || failed=1
+	  stage unit $(MAKE) --no-print-directory unit 2>&1 | tee .cache/unit.log || failed=1
+	  stage e2e $(BIN)/pytest -q --durations=12 tests/e2e 2>&1 | tee .cache/e2e.log || failed=1
 	  from_queue "main lane"
 	  exit $$failed ) || status=1
 	wait
@@ -150,6 +151,15 @@ test: setup  ## All tests: the README's test command
 	done
 	echo "=== stages (wall time; the two lanes run side by side) ==="
 	awk -F'\t' '{ printf "  %-52s %5d s  %6.1f min  %s\n", $$1, $$2, $$2 / 60, $$3 }' .cache/stages.tsv
+	# Last, where a CI page that shows only the end of the output still has it: why each failed
+	# stage failed, in a few lines (the full logs are above and in .cache/).
+	awk -F'\t' '$$3 == "FAILED" { print $$1 }' .cache/stages.tsv | while read -r failed_stage; do
+	  name=$${failed_stage%% (*}; log=.cache/$${name// /-}.log
+	  echo "=== why $$failed_stage failed ($$log):"
+	  sed 's/\x1b\[[0-9;]*m//g' "$$log" 2>/dev/null \
+	    | grep -a -E 'fatal: |FAILED |ERROR |failed=[1-9]|unreachable=[1-9]|Error:|AssertionError|Executed: Failed' \
+	    | cut -c1-300 | tail -n 8 || true
+	done
 	[ $$status = 0 ]
 	echo "all tests passed"
 

@@ -100,9 +100,20 @@ def rpc(method: str, *params) -> str:
     return json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
 
 
-def ws_call(message: str) -> dict:
-    """One JSON-RPC call over the gateway's WebSocket port (TLS), with a minimal client."""
-    raw = socket.create_connection((GATEWAY, 8443), timeout=5)
+def _read_exactly(sock, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise ConnectionError(f"the gateway closed the connection after {len(data)} of {count} bytes")
+        data += chunk
+    return data
+
+
+def ws_exchange(message: str) -> tuple[int, bytes]:
+    """One text message over the gateway's WebSocket port (TLS), with a minimal client: the opcode and
+    payload of the first frame that comes back (1 text, 8 close: its payload starts with the code)."""
+    raw = socket.create_connection((GATEWAY, 8443), timeout=10)
     sock = tls().wrap_socket(raw, server_hostname=GATEWAY)
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall((f"GET / HTTP/1.1\r\nHost: {GATEWAY}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -112,17 +123,28 @@ def ws_call(message: str) -> dict:
         handshake += sock.recv(4096)
     assert handshake.startswith(b"HTTP/1.1 101"), handshake[:200]
     payload, mask = message.encode(), os.urandom(4)
-    header = bytes([0x81, 0x80 | 126]) + len(payload).to_bytes(2, "big") if len(payload) > 125 \
-        else bytes([0x81, 0x80 | len(payload)])
+    if len(payload) > 0xFFFF:
+        header = bytes([0x81, 0x80 | 127]) + len(payload).to_bytes(8, "big")
+    elif len(payload) > 125:
+        header = bytes([0x81, 0x80 | 126]) + len(payload).to_bytes(2, "big")
+    else:
+        header = bytes([0x81, 0x80 | len(payload)])
     sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-    frame = sock.recv(2)
-    length = frame[1] & 0x7F
+    first, second = _read_exactly(sock, 2)
+    length = second & 0x7F
     if length == 126:
-        length = int.from_bytes(sock.recv(2), "big")
-    data = b""
-    while len(data) < length:
-        data += sock.recv(length - len(data))
+        length = int.from_bytes(_read_exactly(sock, 2), "big")
+    elif length == 127:
+        length = int.from_bytes(_read_exactly(sock, 8), "big")
+    data = _read_exactly(sock, length)
     sock.close()
+    return first & 0x0F, data
+
+
+def ws_call(message: str) -> dict:
+    """One JSON-RPC call over the gateway's WebSocket port."""
+    opcode, data = ws_exchange(message)
+    assert opcode == 1, (opcode, data[:200])
     return json.loads(data)
 
 
@@ -233,6 +255,61 @@ def test_the_gateway_never_passes_admin_debug_personal_or_miner_methods():
     assert gateway_post('{"jsonrpc":"2.0","id":1,"method":"\\u0061dmin_peers","params":[]}')[0] == 403
     # Over WebSocket the gateway cannot read messages: the nodes do not serve these namespaces.
     assert ws_call(rpc("admin_nodeInfo"))["error"]["code"] == -32601
+
+
+def test_the_gateway_closes_a_websocket_that_sends_a_message_over_64_kb(hosts):
+    def padded(size: int) -> str:  # a valid call of exactly `size` bytes (geth ignores the extra member)
+        call = rpc("eth_chainId")
+        return call[:-1] + ', "pad": "' + "x" * (size - len(call) - 11) + '"}'
+
+    since = hosts["gw1"].check_output("date '+%Y-%m-%d %H:%M:%S'")
+    assert len(padded(65536)) == 65536
+    assert ws_call(padded(65536))["result"] == hex(31337), "a message of 64 KB passes"
+    opcode, data = ws_exchange(padded(65537))
+    assert (opcode, int.from_bytes(data[:2], "big")) == (8, 1009), "closed: message too big"
+    # The relay names the client (once the close handshake is over: this client never answers the
+    # close frame, so after the relay's 10 s close timeout); the connection that follows is served.
+    def relay_log() -> str:
+        return hosts["gw1"].check_output(f"journalctl -u bizra-ws-message-limit --since '{since}' --no-pager -o cat")
+
+    wait_for(lambda: "a message over 65536 bytes" in relay_log(), 30, "the relay's log line")
+    assert "client 10.89.80.254: closed (1009)" in relay_log(), relay_log()
+    assert ws_call(rpc("eth_chainId"))["result"] == hex(31337)
+
+
+def test_modsecurity_passes_the_chains_calls_and_refuses_an_attack_naming_the_client(hosts):
+    # Hex everywhere (addresses, calldata): what JSON-RPC is, passed by the CRS at paranoia level 2.
+    call = {"from": "0x" + "11" * 20, "to": "0x" + "22" * 20, "data": "0xa9059cbb" + "00" * 64}
+    for method, params in (("eth_call", [call, "latest"]), ("eth_getBalance", ["0x" + "1f" * 20, "latest"]),
+                           ("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "latest", "topics": ["0x" + "dd" * 32]}]),
+                           ("eth_feeHistory", ["0x2", "latest", [25, 75]])):
+        status, body = gateway_post(rpc(method, *params))
+        assert status == 200 and "result" in json.loads(body), (method, status, body[:300])
+    assert gateway_post(json.dumps([json.loads(rpc("eth_blockNumber"))] * 10))[0] == 200, "a batch of 10 calls"
+    audit = "/var/log/nginx/bizra-modsecurity-audit.log"
+    lines_before = int(hosts["gw1"].check_output(f"cat {audit} 2>/dev/null | wc -l"))
+    refused = [
+        # attacks in a parameter (403)
+        (rpc("eth_getBalance", "' OR 1=1 UNION SELECT password FROM users --", "latest"), 403, {"942100", "949110"}),
+        (rpc("eth_call", {"data": "<script>alert(document.cookie)</script>"}, "latest"), 403, {"941100", "949110"}),
+        # seed 001's JSON body validation (400): deeper than 5 levels, more than 100 values
+        (rpc("eth_call", {"data": [[[[["0x"]]]]]}, "latest"), 400, {"200002"}),
+        (json.dumps([json.loads(rpc("eth_blockNumber"))] * 40), 400, {"200007"}),
+    ]
+    for body, expected, _ in refused:
+        assert gateway_post(body)[0] == expected, body[:100]
+    entries = [json.loads(line)["transaction"]
+               for line in hosts["gw1"].check_output(f"tail -n +{lines_before + 1} {audit}").splitlines()]
+    # Only refusals: the calls above raised no warning either (they would be audit lines of their own).
+    assert [entry["response"]["http_code"] for entry in entries] == [expected for _, expected, _ in refused], entries
+    rules = [{message["details"]["ruleId"] for message in entry["messages"]} for entry in entries]
+    assert len(rules) == len(refused), rules
+    assert all(want <= got for (_, _, want), got in zip(refused, rules, strict=True)), rules
+    # The client's own address (HAProxy's X-Forwarded-For), not HAProxy's.
+    assert {entry["client_ip"] for entry in entries} == {"10.89.80.254"}, entries
+    # Its own nginx: Debian's (and its default site on port 80) stays off.
+    assert hosts["gw1"].service("bizra-modsecurity").is_running
+    assert not hosts["gw1"].service("nginx").is_running and ":80 " not in hosts["gw1"].check_output("ss -Hltn")
 
 
 def test_the_gateway_enforces_the_url_and_body_limits():
