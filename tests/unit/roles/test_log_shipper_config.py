@@ -4,15 +4,12 @@ Rendered by Ansible as the role renders it; rsyslogd itself checks it on the lab
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.unit.roles.role_template import ROOT, render_role_template
+from tests.unit.roles.role_template import render_role_template, run_role_validate
 
 TEMPLATE = "etc/rsyslog.d/60-bizra-ship.conf.j2"
 
@@ -33,15 +30,8 @@ def render(tmp_path: Path, group: str, extra: dict | None = None) -> str:
 
 
 def validate(tmp_path: Path, extra: dict) -> subprocess.CompletedProcess:
-    """The role's validate entry point (what main runs first), through ansible-playbook."""
-    playbook = tmp_path / "validate.yml"
-    playbook.write_text("- hosts: node1\n  gather_facts: false\n  tasks:\n    - ansible.builtin.include_role:\n"
-                        "        name: bizra.infra.log_shipper\n        tasks_from: validate\n", encoding="utf-8")
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOCALHOST_WARNING": "0"}
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(one_host_inventory(tmp_path, "postgresql")),
-         "-e", json.dumps({"log_shipper_servers": ["10.0.0.5"], "log_shipper_tls": False, **extra}), str(playbook)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return run_role_validate("log_shipper", "node1", one_host_inventory(tmp_path, "postgresql"),
+                             {"log_shipper_servers": ["10.0.0.5"], "log_shipper_tls": False, **extra}, tmp_path)
 
 
 def test_a_postgresql_host_follows_its_log_files_with_their_dataset_and_first_line(tmp_path):

@@ -7,14 +7,12 @@ ModSecurity's refusals)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.unit.roles.role_template import ROOT, render_role_template
+from tests.unit.roles.role_template import render_role_template, run_role_validate
 
 
 def inventory(tmp_path: Path) -> Path:
@@ -34,15 +32,8 @@ def render(tmp_path: Path, template: str, extra: dict | None = None) -> str:
 
 
 def validate(tmp_path: Path, extra: dict) -> subprocess.CompletedProcess:
-    """The role's validate entry point (what main runs first), through ansible-playbook."""
-    playbook = tmp_path / "validate.yml"
-    playbook.write_text("- hosts: gw1\n  gather_facts: false\n  tasks:\n    - ansible.builtin.include_role:\n"
-                        "        name: bizra.infra.rpc_gateway\n        tasks_from: validate\n", encoding="utf-8")
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOCALHOST_WARNING": "0"}
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory(tmp_path)),
-         "-e", json.dumps({"rpc_gateway_allowed_sources": ["10.0.1.0/24"], **extra}), str(playbook)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return run_role_validate("rpc_gateway", "gw1", inventory(tmp_path),
+                             {"rpc_gateway_allowed_sources": ["10.0.1.0/24"], **extra}, tmp_path)
 
 
 def section(config: str, header: str) -> str:
