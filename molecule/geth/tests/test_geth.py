@@ -406,13 +406,13 @@ def test_bad_input_is_refused_before_anything_changes(hosts):
     pids = {name: main_pid(hosts[name]) for name in NODES}
     code, output, recap = run_playbook(
         GETH_PLAYBOOK, "-e", "geth_cache_mb=99999999", "-e", "geth_network_id=5", "-e", "geth_jwt_secret=not-hex",
-        "-e", '{"geth_rpc_apis": ["eth", "admin"]}', "-e", "geth_release_sha256=abc")
+        "-e", '{"geth_rpc_apis": ["eth", "admin"]}', "-e", "geth_release_sha256=abc", "-e", "geth_min_free_disk_mb=-1")
     assert code != 0
     for expected in ("geth: invalid input on geth1", "geth: invalid input on geth2",
                      "geth_cache_mb 99999999 is more than this host can give geth",
                      "geth_network_id 5 differs from geth_genesis.config.chainId 31337",
                      "geth_jwt_secret must be 64 hex digits", "admin, debug, personal and miner are never served",
-                     "geth_release_sha256 'abc'"):
+                     "geth_release_sha256 'abc'", "geth_min_free_disk_mb '-1' must be a whole number of MiB"):
         assert expected in output, f"{expected!r} not in:\n{output[-3000:]}"
     assert "not-hex" not in output
     assert {host: counts["changed"] for host, counts in recap.items()} == {"geth1": 0, "geth2": 0}
