@@ -67,6 +67,32 @@ def ssh_key() -> Path:
     return key
 
 
+def appliance_certificate() -> Path:
+    """The certificate of the lab's HSM appliance, which the lab inventory pins (an operator is given
+    an appliance's certificate before its clients are set up). Nothing serves it: the lab's
+    appliance never answers. Made once, self-signed; public, so no key is kept."""
+    path = lab_home() / "hsm" / "luna-lab.crt"
+    if path.exists():
+        return path
+    # Imported here: the CLI's start stays fast (cryptography comes with ansible-core).
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "luna-lab (bizra lab HSM appliance)")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now)
+                   .not_valid_after(now + datetime.timedelta(days=3650)).sign(key, hashes.SHA256()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
 # Hosts the lab must keep reaching through the machine (package mirrors).
 MIRROR_HOSTS = ("deb.debian.org", "security.debian.org")
 
@@ -222,6 +248,7 @@ def up(spec: LabSpec, log: Log, podman: Podman | None = None, fact_cache: Path |
     """Create or start every host of the lab; a host already running is left alone."""
     podman = podman or Podman()
     key = ssh_key()
+    appliance_certificate()
     images = {d: image.ensure_image(podman, d, log) for d in sorted({h.distribution for h in spec.hosts})}
     vm_images = {d: vm.ensure_image(d, log) for d in sorted({h.distribution for h in spec.hosts if h.kind == "vm"})}
     if spec.mirror_releases:

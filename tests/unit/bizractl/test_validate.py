@@ -8,7 +8,6 @@ cache after a run), so those rules are evaluated too.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import shutil
@@ -19,17 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from cryptography.x509.oid import NameOID
 
 from bizractl import lifecycle
 from bizractl.cli import main
 from bizractl.errors import BadInputError
 from bizractl.exitcodes import EXIT_BAD_INPUT, EXIT_OK
+from bizractl.lab import manager
 from bizractl.settings import Settings
 from bizractl.validate import Finding, Result, format_findings, grouped, validate
 
@@ -67,30 +63,12 @@ def _hosts(inventory: Path) -> list[str]:
     return sorted(set(names))
 
 
-def _ca_certificate() -> bytes:
-    """A CA certificate like the internal CA's that site.yml makes on the controller."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bizra unit-test CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now)
-                   .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                   .sign(key, hashes.SHA256()))
-    return certificate.public_bytes(Encoding.PEM)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def lab_home(tmp_path_factory):
     """What `bizractl lab up` leaves in the lab's home and the lab inventory reads (its SSH public
     key, the mirror's release records and signing key), so that the lab inventory validates on a
-    machine that never ran a lab. Records as the mirror writes them, for each pinned release. And
-    the internal CA's certificate a converge leaves in the controller's home (the lab's HSM client
-    is given it), in a home of its own."""
-    controller_home = tmp_path_factory.mktemp("controller-home")
-    ca_dir = controller_home / ".local/share/bizra/pki/internal"
-    ca_dir.mkdir(parents=True)
-    (ca_dir / "ca.crt").write_bytes(_ca_certificate())
+    machine that never ran a lab. Records as the mirror writes them, for each pinned release; the
+    HSM appliance's certificate as lab up makes it."""
     home = tmp_path_factory.mktemp("lab-home")
     (home / "ssh").mkdir()
     public = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH)
@@ -107,7 +85,7 @@ def lab_home(tmp_path_factory):
         "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nunit test\n-----END PGP PUBLIC KEY BLOCK-----\n")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BIZRA_LAB_HOME", str(home))
-        patch.setenv("HOME", str(controller_home))
+        assert manager.appliance_certificate() == home / "hsm" / "luna-lab.crt"
         yield home
 
 
