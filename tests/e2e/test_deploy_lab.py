@@ -24,6 +24,7 @@ from bizractl.exitcodes import (
 )
 
 LAB_HOSTS = {"edge1", "upstream1", "upstream2", "svc1", "pg1", "pg2", "mon1"}
+EE_HOSTS = {"edge1", "svc1", "pg1", "mon1"}  # one of each kind: upstream1/2 are routers, pg2 a database
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-bizra-hardening.conf"
 
 
@@ -50,9 +51,12 @@ def test_site_converges_the_whole_lab_and_second_run_changes_nothing(converged, 
 
 
 def test_a_run_in_the_execution_environment_matches_the_direct_run(bizractl, second_run):
-    """The collection's image (built by the run when missing): same hosts, same tasks, no change."""
+    """The collection's image (built by the run when missing): same tasks, same outcome, no change.
+
+    On one host of each kind (edge router, service host, database, monitoring): every role and
+    every module the collection uses runs in the image, at 4/7 of the fleet's cost."""
     assert second_run.code == EXIT_OK, second_run.output
-    in_ee = bizractl("deploy", "site.yml", "--ee")
+    in_ee = bizractl("deploy", "site.yml", "--ee", "--limit", ",".join(sorted(EE_HOSTS)))
     assert in_ee.code == EXIT_OK, in_ee.output
     image = in_ee.summary["execution_environment"]
     assert image and image.startswith("localhost/bizra-ee:"), in_ee.summary
@@ -62,9 +66,9 @@ def test_a_run_in_the_execution_environment_matches_the_direct_run(bizractl, sec
     assert "--network=host" in command
     # every host ran the same tasks with the same outcome as the direct run, and nothing changed
     outcome = ("ok", "changed", "failed", "unreachable", "skipped")
-    direct = {host: {k: h[k] for k in outcome} for host, h in second_run.summary["hosts"].items()}
+    direct = {host: {k: h[k] for k in outcome} for host, h in second_run.summary["hosts"].items() if host in EE_HOSTS}
     through_ee = {host: {k: h[k] for k in outcome} for host, h in in_ee.summary["hosts"].items()}
-    assert set(through_ee) == LAB_HOSTS
+    assert set(through_ee) == EE_HOSTS
     assert through_ee == direct
     # the audit trail names the image; the container's environment file did not outlive the run
     record = json.loads((bizractl.runs_dir / "audit.log").read_text().splitlines()[-1])
