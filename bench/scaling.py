@@ -1,6 +1,6 @@
 """How the cost of a no-op converge grows with the fleet: the base layer on N light lab hosts.
 
-  .venv/bin/python bench/scaling.py [--sizes 4,8,16,32] [--rounds 3] [--keep]
+  .venv/bin/python bench/scaling.py [--sizes 4,8,16,32] [--rounds 3] [--keep] [--core-218]
 
 Starts max(sizes) light lab hosts (systemd containers with nothing but the base layer, in their
 own lab `bench-scale` on 10.89.91.0/24; `lab up` raises fs.inotify.max_user_instances for them),
@@ -8,7 +8,8 @@ converges `playbooks/base.yml` on all of them once, then times the no-op base la
 hosts (`--limit`) for each N, for three configurations, interleaved round by round:
 - baseline: plain ansible-playbook with ansible-core's own linear strategy;
 - plain ansible-playbook with ansible.cfg as it is (Mitogen's linear strategy);
-- `bizractl deploy base.yml` (the same ansible.cfg through ansible-runner).
+- `bizractl deploy base.yml` (the same ansible.cfg through ansible-runner);
+- with --core-218: ansible.cfg as it is on ansible-core 2.18 (bench/core218.py).
 Every run must change nothing on every host it touched (recap read, like site_noop.py).
 
 Prints seconds against N, the per-host slope of each configuration (least squares over N), the
@@ -29,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import core218
 from recap import ANSI, read_recap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,6 +103,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="4,8,16,32")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="leave the bench lab running")
+    parser.add_argument("--core-218", action="store_true", help="add ansible.cfg on ansible-core 2.18")
     args = parser.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",") if s})
     if len(sizes) < 2 or sizes[-1] > 200:
@@ -121,6 +124,8 @@ def main() -> int:
                     [str(BIN / "bizractl"), "deploy", "-i", str(inventory), "base.yml"],
                     {"BIZRA_RUNS_DIR": runs, "ANSIBLE_HOST_KEY_CHECKING": "False"}),
             }
+            if args.core_218:
+                candidates[core218.NAME] = ([str(core218.ansible_playbook()), *plain[1:]], ansible_cfg)
             walls: dict[tuple[str, int], list[float]] = {}
             cpus: dict[tuple[str, int], list[float]] = {}
             tasks: dict[int, int] = {}

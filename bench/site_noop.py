@@ -7,9 +7,9 @@ Needs the lab up and converged (`make deploy`). Each round runs, one after the o
   before Mitogen: the same ansible.cfg with ANSIBLE_STRATEGY=linear);
 - ansible.cfg as it is (Mitogen's linear strategy), plain ansible-playbook;
 - `bizractl deploy site` (the same ansible.cfg through ansible-runner);
-- with --core-218: ansible.cfg as it is on ansible-core 2.18 (the ansible 11 bundle, Mitogen and
-  netaddr in a venv of its own under .cache/bench, made on first use), plain ansible-playbook:
-  issue 18's open question (per_task.py measured 2.19's templating slower on a synthetic play).
+- with --core-218: ansible.cfg as it is on ansible-core 2.18 (bench/core218.py), plain
+  ansible-playbook: issue 18's open question (per_task.py measured 2.19's templating slower on a
+  synthetic play).
 Rounds interleave the three so load on the machine hits all alike. Every run must change nothing
 (the recap is read): a run that changes something is not a no-op, and the bench stops naming it.
 
@@ -32,25 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import core218
 from recap import ANSI, read_recap
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-CORE_218_VENV = ROOT / ".cache" / "bench" / "venv-ansible-11"
-# The same pins as pyproject.toml's, but the ansible 11 bundle (ansible-core 2.18).
-CORE_218_PACKAGES = ["ansible>=11,<12", "mitogen>=0.3.54,<0.4", "netaddr>=1.0,<2"]
-
-
-def core_218_bin() -> Path:
-    """The venv's bin directory, made and installed once."""
-    bin_dir = CORE_218_VENV / "bin"
-    if not (bin_dir / "ansible-playbook").exists():
-        for argv in ([sys.executable, "-m", "venv", str(CORE_218_VENV)],
-                     [str(bin_dir / "pip"), "install", "-q", *CORE_218_PACKAGES]):
-            done = subprocess.run(argv, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise SystemExit(f"{' '.join(argv[:4])} failed: {(done.stderr or done.stdout)[-1000:]}")
-    return bin_dir
 
 
 def run(name: str, argv: list[str], env: dict[str, str]) -> tuple[float, dict[str, dict[str, int]]]:
@@ -84,8 +70,8 @@ def main() -> int:
                 [str(BIN / "bizractl"), "deploy", "site"], {"BIZRA_RUNS_DIR": runs}),
         }
         if args.core_218:
-            candidates["ansible-playbook, ansible.cfg (mitogen_linear), ansible-core 2.18"] = (
-                [str(core_218_bin() / "ansible-playbook"), "-i", "inventories/lab", "playbooks/site.yml"], ansible_cfg)
+            candidates[core218.NAME] = (
+                [str(core218.ansible_playbook()), "-i", "inventories/lab", "playbooks/site.yml"], ansible_cfg)
         times: dict[str, list[float]] = {name: [] for name in candidates}
         recaps: dict[str, dict[str, dict[str, int]]] = {}
         for name, (argv, env) in candidates.items():  # warm-up: fact cache, SSH masters, pyc caches
