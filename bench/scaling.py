@@ -5,9 +5,10 @@
 Starts max(sizes) light lab hosts (systemd containers with nothing but the base layer, in their
 own lab `bench-scale` on 10.89.91.0/24; `lab up` raises fs.inotify.max_user_instances for them),
 converges `playbooks/base.yml` on all of them once, then times the no-op base layer on the first N
-hosts (`--limit`) for each N, for three configurations, interleaved round by round:
+hosts (`--limit`) for each N, for each configuration, interleaved round by round:
 - baseline: plain ansible-playbook with ansible-core's own linear strategy;
 - plain ansible-playbook with ansible.cfg as it is (Mitogen's linear strategy);
+- the same with Mitogen's own CPU affinity (BIZRA_MITOGEN_AFFINITY=mitogen, until 2026-12-07);
 - `bizractl deploy base.yml` (the same ansible.cfg through ansible-runner);
 - with --core-218: ansible.cfg as it is on ansible-core 2.18 (bench/core218.py).
 Every run must change nothing on every host it touched (recap read, like site_noop.py).
@@ -120,6 +121,8 @@ def main() -> int:
                 "baseline: ansible-playbook, ansible-core linear": (
                     plain, {**ansible_cfg, "ANSIBLE_STRATEGY": "linear"}),
                 "ansible-playbook, ansible.cfg (mitogen_linear)": (plain, ansible_cfg),
+                "ansible-playbook, ansible.cfg with Mitogen's CPU affinity": (
+                    plain, {**ansible_cfg, "BIZRA_MITOGEN_AFFINITY": "mitogen"}),
                 "bizractl deploy, ansible.cfg": (
                     [str(BIN / "bizractl"), "deploy", "-i", str(inventory), "base.yml"],
                     {"BIZRA_RUNS_DIR": runs, "ANSIBLE_HOST_KEY_CHECKING": "False"}),

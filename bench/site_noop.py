@@ -6,6 +6,8 @@ Needs the lab up and converged (`make deploy`). Each round runs, one after the o
 - baseline: plain ansible-playbook with ansible-core's own linear strategy (the configuration
   before Mitogen: the same ansible.cfg with ANSIBLE_STRATEGY=linear);
 - ansible.cfg as it is (Mitogen's linear strategy), plain ansible-playbook;
+- the same with Mitogen's own CPU affinity (BIZRA_MITOGEN_AFFINITY=mitogen: what ran until
+  2026-12-07, every Ansible process but Mitogen's multiplexer on one CPU of two);
 - `bizractl deploy site` (the same ansible.cfg through ansible-runner);
 - with --core-218: ansible.cfg as it is on ansible-core 2.18 (bench/core218.py), plain
   ansible-playbook: issue 18's open question (per_task.py measured 2.19's templating slower on a
@@ -66,6 +68,9 @@ def main() -> int:
                 {**ansible_cfg, "ANSIBLE_STRATEGY": "linear"}),
             "ansible-playbook, ansible.cfg (mitogen_linear)": (
                 [str(BIN / "ansible-playbook"), "-i", "inventories/lab", "playbooks/site.yml"], ansible_cfg),
+            "ansible-playbook, ansible.cfg with Mitogen's CPU affinity": (
+                [str(BIN / "ansible-playbook"), "-i", "inventories/lab", "playbooks/site.yml"],
+                {**ansible_cfg, "BIZRA_MITOGEN_AFFINITY": "mitogen"}),
             "bizractl deploy site, ansible.cfg": (
                 [str(BIN / "bizractl"), "deploy", "site"], {"BIZRA_RUNS_DIR": runs}),
         }
