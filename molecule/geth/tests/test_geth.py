@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import re
+import select
 import socket
 import ssl
 import subprocess
@@ -129,7 +130,19 @@ def ws_exchange(message: str) -> tuple[int, bytes]:
         header = bytes([0x81, 0x80 | 126]) + len(payload).to_bytes(2, "big")
     else:
         header = bytes([0x81, 0x80 | len(payload)])
-    sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    frame = header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    # Written while watching for the answer, as a full-duplex client does: the gateway refuses a
+    # message over its limit after reading its header, and a client still writing the rest then
+    # meets the closed connection (SSL EOF) instead of reading the close frame already sent to it.
+    sent = 0
+    while sent < len(frame):
+        readable, writable, _ = select.select([sock], [sock], [], 10)
+        if readable or sock.pending():
+            break
+        try:
+            sent += sock.send(frame[sent:sent + 16384]) if writable else 0
+        except OSError:
+            break
     first, second = _read_exactly(sock, 2)
     length = second & 0x7F
     if length == 126:
