@@ -18,6 +18,10 @@ PACKAGES = ["ansible>=11,<12", "mitogen>=0.3.54,<0.4", "netaddr>=1.0,<2"]
 NAME = "ansible-playbook, ansible.cfg (mitogen_linear), ansible-core 2.18"
 
 
+class SetupError(SystemExit):
+    """The venv could not be made: a bench that needs it stops with the reason (per_task.py reports it)."""
+
+
 def ansible_playbook() -> Path:
     """The venv's ansible-playbook, the venv made and installed once."""
     bin_dir = VENV / "bin"
@@ -26,5 +30,5 @@ def ansible_playbook() -> Path:
                      [str(bin_dir / "pip"), "install", "-q", *PACKAGES]):
             done = subprocess.run(argv, capture_output=True, text=True, check=False)
             if done.returncode != 0:
-                raise SystemExit(f"{' '.join(argv[:4])} failed: {(done.stderr or done.stdout)[-1000:]}")
+                raise SetupError(f"{' '.join(argv[:4])} failed: {(done.stderr or done.stdout)[-1000:]}")
     return bin_dir / "ansible-playbook"

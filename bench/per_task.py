@@ -11,7 +11,7 @@ ratio to the baseline (ansible.cfg with ansible-core's linear strategy). Needs t
 Configurations: the checkout's ansible.cfg with ansible-core's linear strategy (baseline: SSH,
 pipelining, ControlPersist 120 s, forks 20), without pipelining, without ControlPersist, forks 5
 and 50, the free strategy, ansible.cfg as it is (Mitogen's linear strategy), and ansible-core 2.18
-(its own venv under .cache/bench). A configuration that cannot run here is
+(bench/core218.py's venv). A configuration that cannot run here is
 reported with the reason, not left out silently.
 """
 
@@ -27,9 +27,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import core218
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-CACHE = ROOT / ".cache" / "bench"
 DEFAULT_HOSTS = "svc1,edge1,pg1,pg2,mon1"
 # ansible-core's own strategy (ansible.cfg names Mitogen's): the baseline every row is compared to.
 LINEAR = {"ANSIBLE_STRATEGY": "linear"}
@@ -70,16 +71,11 @@ def mitogen_config() -> Config:
 
 
 def core_218_config() -> Config:
-    venv = CACHE / "venv-core-2.18"
-    if not (venv / "bin" / "ansible-playbook").exists():
-        made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False)
-        if made.returncode == 0:
-            made = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "ansible-core>=2.18,<2.19"],
-                                  capture_output=True, text=True, check=False)
-        if made.returncode != 0:
-            reason = (made.stderr or "install failed")[-300:]
-            return Config("ansible-core 2.18", bin_dir=venv / "bin", setup_error=reason)
-    return Config("ansible-core 2.18", LINEAR, bin_dir=venv / "bin")
+    """ansible-core 2.18 with its own linear strategy (bench/core218.py's venv)."""
+    try:
+        return Config("ansible-core 2.18", LINEAR, bin_dir=core218.ansible_playbook().parent)
+    except core218.SetupError as error:
+        return Config("ansible-core 2.18", setup_error=str(error)[-300:])
 
 
 def configs(only: set[str]) -> list[Config]:

@@ -61,22 +61,23 @@ def main() -> int:
     parser.add_argument("--core-218", action="store_true", help="add ansible.cfg on ansible-core 2.18")
     args = parser.parse_args()
     ansible_cfg = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    site = ["-i", "inventories/lab", "playbooks/site.yml"]
     with tempfile.TemporaryDirectory(prefix="bizra-bench-runs-") as runs:
         candidates = {
             "baseline: ansible-playbook, ansible-core linear": (
-                [str(BIN / "ansible-playbook"), "-i", "inventories/lab", "playbooks/site.yml"],
+                [str(BIN / "ansible-playbook"), *site],
                 {**ansible_cfg, "ANSIBLE_STRATEGY": "linear"}),
             "ansible-playbook, ansible.cfg (mitogen_linear)": (
-                [str(BIN / "ansible-playbook"), "-i", "inventories/lab", "playbooks/site.yml"], ansible_cfg),
+                [str(BIN / "ansible-playbook"), *site], ansible_cfg),
             "ansible-playbook, ansible.cfg with Mitogen's CPU affinity": (
-                [str(BIN / "ansible-playbook"), "-i", "inventories/lab", "playbooks/site.yml"],
+                [str(BIN / "ansible-playbook"), *site],
                 {**ansible_cfg, "BIZRA_MITOGEN_AFFINITY": "mitogen"}),
             "bizractl deploy site, ansible.cfg": (
                 [str(BIN / "bizractl"), "deploy", "site"], {"BIZRA_RUNS_DIR": runs}),
         }
         if args.core_218:
             candidates[core218.NAME] = (
-                [str(core218.ansible_playbook()), "-i", "inventories/lab", "playbooks/site.yml"], ansible_cfg)
+                [str(core218.ansible_playbook()), *site], ansible_cfg)
         times: dict[str, list[float]] = {name: [] for name in candidates}
         recaps: dict[str, dict[str, dict[str, int]]] = {}
         for name, (argv, env) in candidates.items():  # warm-up: fact cache, SSH masters, pyc caches
@@ -97,7 +98,7 @@ def main() -> int:
     print(f"\nbizractl overhead against plain ansible-playbook (same configuration): {wrapped / plain - 1:+.1%}")
     with tempfile.TemporaryDirectory(prefix="bizra-bench-budget-") as budget_dir:
         budget_file = Path(budget_dir) / "budget.json"
-        run("task budget", [str(BIN / "ansible-playbook"), "-i", "inventories/lab", "playbooks/site.yml"],
+        run("task budget", [str(BIN / "ansible-playbook"), *site],
             {**ansible_cfg, "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "bench" / "callback"),
              "ANSIBLE_CALLBACKS_ENABLED": "task_budget", "BIZRA_TASK_BUDGET": str(budget_file)})
         budget = json.loads(budget_file.read_text())

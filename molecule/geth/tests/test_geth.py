@@ -139,8 +139,10 @@ def ws_exchange(message: str) -> tuple[int, bytes]:
         readable, writable, _ = select.select([sock], [sock], [], 10)
         if readable or sock.pending():
             break
+        if not writable:
+            raise TimeoutError(f"the gateway took no more of the message after {sent} of {len(frame)} bytes in 10 s")
         try:
-            sent += sock.send(frame[sent:sent + 16384]) if writable else 0
+            sent += sock.send(frame[sent:sent + 16384])
         except OSError:
             break
     first, second = _read_exactly(sock, 2)
