@@ -1,6 +1,6 @@
 """How the cost of a no-op converge grows with the fleet: the base layer on N light lab hosts.
 
-  .venv/bin/python bench/scaling.py [--sizes 4,8,16,32] [--rounds 3] [--keep] [--core-218]
+  .venv/bin/python bench/scaling.py [--sizes 4,8,16,32] [--rounds 3] [--keep] [--with-pinning] [--core-218]
 
 Starts max(sizes) light lab hosts (systemd containers with nothing but the base layer, in their
 own lab `bench-scale` on 10.89.91.0/24; `lab up` raises fs.inotify.max_user_instances for them),
@@ -8,8 +8,9 @@ converges `playbooks/base.yml` on all of them once, then times the no-op base la
 hosts (`--limit`) for each N, for each configuration, interleaved round by round:
 - baseline: plain ansible-playbook with ansible-core's own linear strategy;
 - plain ansible-playbook with ansible.cfg as it is (Mitogen's linear strategy);
-- the same with Mitogen's own CPU affinity (BIZRA_MITOGEN_AFFINITY=mitogen, until 2026-12-07);
 - `bizractl deploy base.yml` (the same ansible.cfg through ansible-runner);
+- with --with-pinning: ansible.cfg with Mitogen's own CPU affinity (BIZRA_MITOGEN_AFFINITY=mitogen,
+  until 2026-12-07);
 - with --core-218: ansible.cfg as it is on ansible-core 2.18 (bench/core218.py).
 Every run must change nothing on every host it touched (recap read, like site_noop.py).
 
@@ -104,6 +105,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="4,8,16,32")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="leave the bench lab running")
+    parser.add_argument("--with-pinning", action="store_true",
+                        help="add ansible.cfg with Mitogen's own CPU affinity (as until 2026-12-07)")
     parser.add_argument("--core-218", action="store_true", help="add ansible.cfg on ansible-core 2.18")
     args = parser.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",") if s})
@@ -121,12 +124,13 @@ def main() -> int:
                 "baseline: ansible-playbook, ansible-core linear": (
                     plain, {**ansible_cfg, "ANSIBLE_STRATEGY": "linear"}),
                 "ansible-playbook, ansible.cfg (mitogen_linear)": (plain, ansible_cfg),
-                "ansible-playbook, ansible.cfg with Mitogen's CPU affinity": (
-                    plain, {**ansible_cfg, "BIZRA_MITOGEN_AFFINITY": "mitogen"}),
                 "bizractl deploy, ansible.cfg": (
                     [str(BIN / "bizractl"), "deploy", "-i", str(inventory), "base.yml"],
                     {"BIZRA_RUNS_DIR": runs, "ANSIBLE_HOST_KEY_CHECKING": "False"}),
             }
+            if args.with_pinning:
+                candidates["ansible-playbook, ansible.cfg with Mitogen's CPU affinity"] = (
+                    plain, {**ansible_cfg, "BIZRA_MITOGEN_AFFINITY": "mitogen"})
             if args.core_218:
                 candidates[core218.NAME] = ([str(core218.ansible_playbook()), *plain[1:]], ansible_cfg)
             walls: dict[tuple[str, int], list[float]] = {}

@@ -1,19 +1,21 @@
 """site.yml on the converged lab fleet, a no-op: configuration against configuration, in one run.
 
-  .venv/bin/python bench/site_noop.py [--rounds 3] [--core-218]
+  .venv/bin/python bench/site_noop.py [--rounds 3] [--with-pinning] [--core-218]
 
 Needs the lab up and converged (`make deploy`). Each round runs, one after the other:
 - baseline: plain ansible-playbook with ansible-core's own linear strategy (the configuration
   before Mitogen: the same ansible.cfg with ANSIBLE_STRATEGY=linear);
 - ansible.cfg as it is (Mitogen's linear strategy), plain ansible-playbook;
-- the same with Mitogen's own CPU affinity (BIZRA_MITOGEN_AFFINITY=mitogen: what ran until
-  2026-12-07, every Ansible process but Mitogen's multiplexer on one CPU of two);
 - `bizractl deploy site` (the same ansible.cfg through ansible-runner);
+- the preview: plain `ansible-playbook --check --diff`, and `bizractl plan site`;
+- with --with-pinning: ansible.cfg with Mitogen's own CPU affinity (BIZRA_MITOGEN_AFFINITY=mitogen:
+  what ran until 2026-12-07, every Ansible process but Mitogen's multiplexer on one CPU of two);
 - with --core-218: ansible.cfg as it is on ansible-core 2.18 (bench/core218.py), plain
   ansible-playbook: issue 18's open question (per_task.py measured 2.19's templating slower on a
   synthetic play).
-Rounds interleave the three so load on the machine hits all alike. Every run must change nothing
-(the recap is read): a run that changes something is not a no-op, and the bench stops naming it.
+Rounds interleave the configurations so load on the machine hits all alike. Every run must change
+nothing (the recap is read; for a preview: nothing to change): a run that changes something is not
+a no-op, and the bench stops naming it.
 
 Prints the median wall time and the ratio to the baseline (target 1 of issue 18: <= 0.5), the
 bizractl overhead against plain ansible-playbook on the same configuration (target <= 2 %), and
@@ -39,6 +41,11 @@ from recap import ANSI, read_recap
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+BASELINE = "baseline: ansible-playbook, ansible-core linear"
+PLAIN = "ansible-playbook, ansible.cfg (mitogen_linear)"
+WRAPPED = "bizractl deploy site, ansible.cfg"
+PLAIN_PREVIEW = "ansible-playbook --check --diff, ansible.cfg"
+WRAPPED_PREVIEW = "bizractl plan site, ansible.cfg"
 
 
 def run(name: str, argv: list[str], env: dict[str, str]) -> tuple[float, dict[str, dict[str, int]]]:
@@ -58,26 +65,27 @@ def run(name: str, argv: list[str], env: dict[str, str]) -> tuple[float, dict[st
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--with-pinning", action="store_true",
+                        help="add ansible.cfg with Mitogen's own CPU affinity (as until 2026-12-07)")
     parser.add_argument("--core-218", action="store_true", help="add ansible.cfg on ansible-core 2.18")
     args = parser.parse_args()
     ansible_cfg = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
     site = ["-i", "inventories/lab", "playbooks/site.yml"]
+    playbook = str(BIN / "ansible-playbook")
     with tempfile.TemporaryDirectory(prefix="bizra-bench-runs-") as runs:
+        bizractl = {"BIZRA_RUNS_DIR": runs}
         candidates = {
-            "baseline: ansible-playbook, ansible-core linear": (
-                [str(BIN / "ansible-playbook"), *site],
-                {**ansible_cfg, "ANSIBLE_STRATEGY": "linear"}),
-            "ansible-playbook, ansible.cfg (mitogen_linear)": (
-                [str(BIN / "ansible-playbook"), *site], ansible_cfg),
-            "ansible-playbook, ansible.cfg with Mitogen's CPU affinity": (
-                [str(BIN / "ansible-playbook"), *site],
-                {**ansible_cfg, "BIZRA_MITOGEN_AFFINITY": "mitogen"}),
-            "bizractl deploy site, ansible.cfg": (
-                [str(BIN / "bizractl"), "deploy", "site"], {"BIZRA_RUNS_DIR": runs}),
+            BASELINE: ([playbook, *site], {**ansible_cfg, "ANSIBLE_STRATEGY": "linear"}),
+            PLAIN: ([playbook, *site], ansible_cfg),
+            WRAPPED: ([str(BIN / "bizractl"), "deploy", "site"], bizractl),
+            PLAIN_PREVIEW: ([playbook, *site, "--check", "--diff"], ansible_cfg),
+            WRAPPED_PREVIEW: ([str(BIN / "bizractl"), "plan", "site"], bizractl),
         }
+        if args.with_pinning:
+            candidates["ansible-playbook, ansible.cfg with Mitogen's CPU affinity"] = (
+                [playbook, *site], {**ansible_cfg, "BIZRA_MITOGEN_AFFINITY": "mitogen"})
         if args.core_218:
-            candidates[core218.NAME] = (
-                [str(core218.ansible_playbook()), *site], ansible_cfg)
+            candidates[core218.NAME] = ([str(core218.ansible_playbook()), *site], ansible_cfg)
         times: dict[str, list[float]] = {name: [] for name in candidates}
         recaps: dict[str, dict[str, dict[str, int]]] = {}
         for name, (argv, env) in candidates.items():  # warm-up: fact cache, SSH masters, pyc caches
@@ -87,18 +95,18 @@ def main() -> int:
                 elapsed, recaps[name] = run(name, argv, env)
                 times[name].append(elapsed)
 
-    baseline = statistics.median(times[next(iter(candidates))])
+    baseline = statistics.median(times[BASELINE])
     print(f"site.yml no-op on the lab fleet, median of {args.rounds} interleaved rounds")
     print("| configuration | median s | min-max s | vs baseline |\n|---|---:|---:|---:|")
     for name, values in times.items():
         median = statistics.median(values)
         print(f"| {name} | {median:.1f} | {min(values):.1f}-{max(values):.1f} | {median / baseline:.2f} |")
-    plain = statistics.median(times["ansible-playbook, ansible.cfg (mitogen_linear)"])
-    wrapped = statistics.median(times["bizractl deploy site, ansible.cfg"])
-    print(f"\nbizractl overhead against plain ansible-playbook (same configuration): {wrapped / plain - 1:+.1%}")
+    for verb, plain, wrapped in (("deploy", PLAIN, WRAPPED), ("plan", PLAIN_PREVIEW, WRAPPED_PREVIEW)):
+        overhead = statistics.median(times[wrapped]) / statistics.median(times[plain]) - 1
+        print(f"bizractl {verb} overhead against plain ansible-playbook (same configuration): {overhead:+.1%}")
     with tempfile.TemporaryDirectory(prefix="bizra-bench-budget-") as budget_dir:
         budget_file = Path(budget_dir) / "budget.json"
-        run("task budget", [str(BIN / "ansible-playbook"), *site],
+        run("task budget", [playbook, *site],
             {**ansible_cfg, "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "bench" / "callback"),
              "ANSIBLE_CALLBACKS_ENABLED": "task_budget", "BIZRA_TASK_BUDGET": str(budget_file)})
         budget = json.loads(budget_file.read_text())
@@ -116,7 +124,7 @@ def main() -> int:
               f"{total['ok'] / total['hosts']:.0f} | {total['skipped'] / total['hosts']:.0f} |")
     print("\ntask budget of the no-op (per host: tasks ok / skipped)")
     print("| host | ok | skipped |\n|---|---:|---:|")
-    for host, recap in sorted(recaps["ansible-playbook, ansible.cfg (mitogen_linear)"].items()):
+    for host, recap in sorted(recaps[PLAIN].items()):
         print(f"| {host} | {recap['ok']} | {recap['skipped']} |")
     return 0
 

@@ -71,11 +71,18 @@ def prepare(settings: Settings, request: RunRequest, named_by: str = "--project"
     vault_file = resolve.vault_password_file(request.vault_password_file)
     # The -e values first: a bad one is bad input, and nothing exists yet.
     extra_dir, extra_files = runs.write_extra_vars(request.extra_vars)
+    checks = None
     try:
-        if request.validate:
+        if request.validate and (request.ee or request.ee_image):
+            # Before an image is built or started; the start gate is for direct runs.
             check_offline(root, inventory, playbook, vault_file, extra_files, request.limit)
+        elif request.validate:
+            # They run while Ansible starts; the run waits at its start gate until they pass.
+            checks = start_offline_checks(root, inventory, playbook, vault_file, extra_files, request.limit)
         ee_run = _ee_run(settings, root, request, playbook, inventory, vault_file, extra_dir, log)
     except BaseException:
+        if checks is not None:
+            checks.stop()
         if extra_dir is not None:
             shutil.rmtree(extra_dir, ignore_errors=True)
         raise
@@ -88,6 +95,8 @@ def prepare(settings: Settings, request: RunRequest, named_by: str = "--project"
         run_id = runs.new_run_id(playbook)
         run_dir = runs.create_run_dir(runs_dir, run_id)
     except BaseException:
+        if checks is not None:
+            checks.stop()
         if lock is not None:
             lock.release()
         if extra_dir is not None:
@@ -101,7 +110,7 @@ def prepare(settings: Settings, request: RunRequest, named_by: str = "--project"
         diff=request.diff, forks=request.forks, vault_password_file=vault_file, verbosity=request.verbosity,
         extra_vars_files=extra_files, extra_vars_dir=extra_dir,
         extra_vars_names=runs.extra_var_names(extra_dir, extra_files), lock=lock, ee=ee_run,
-        audit_syslog=settings.audit_syslog,
+        audit_syslog=settings.audit_syslog, checks=checks,
     )
 
 
@@ -138,6 +147,17 @@ def offline_checks(root: Path, inventory: Path, playbook: Path, vault_file: Path
                              fact_cache=fact_cache_dir(root, inventory))
 
 
+def start_offline_checks(root: Path, inventory: Path, playbook: Path, vault_file: Path | None,
+                         extra_files: tuple[Path, ...], limit: str | None):
+    """The offline checks started in their child process (validate.Pending)."""
+    from bizractl import validate
+
+    ensure_collection_link(root)
+    return validate.start(root, inventory, playbook, vault_password_file=vault_file,
+                          extra_vars_files=tuple(extra_files), limit=limit,
+                          fact_cache=fact_cache_dir(root, inventory))
+
+
 def check_offline(root: Path, inventory: Path, playbook: Path, vault_file: Path | None,
                   extra_files: tuple[Path, ...], limit: str | None):
     """The offline checks before a run: their problems are bad input, before any host."""
@@ -149,16 +169,87 @@ def check_offline(root: Path, inventory: Path, playbook: Path, vault_file: Path 
     return result
 
 
+class StartGate:
+    """The offline checks' verdict for a run waiting at its start (plugins/callback/start_gate.py).
+
+    The run's ansible-playbook waits, before its first play, until the gate file says "go"; "stop"
+    ends it there. A play event before the gate opened means the gate did not hold (the callback
+    was not loaded): the run is stopped at once and reported, never left to go on unchecked.
+    """
+
+    # Events a run sends before its first play (the gate waits after playbook_on_start).
+    BEFORE_THE_FIRST_PLAY = frozenset({"playbook_on_start", "verbose", "warning", "deprecated", "debug", "error"})
+
+    def __init__(self, spec: RunSpec) -> None:
+        self.checks = spec.checks
+        self.inventory = spec.inventory
+        self.path = spec.start_gate
+        self.open = self.checks is None
+        self.refused: BadInputError | None = None
+        self.breached = False
+
+    def decide(self) -> None:
+        """Wait for the checks, then open the gate or close it with their findings."""
+        if self.open:
+            return
+        from bizractl import validate
+
+        try:
+            result = self.checks.result()
+        except BadInputError as error:
+            if self.breached:  # stopped by watch(): the run is being stopped anyway
+                return
+            self.refused = error
+        except BaseException:
+            self._say("stop")
+            raise
+        else:
+            if not result.ok:
+                self.refused = BadInputError(validate.format_findings(result, self.inventory))
+        if self.refused is not None:
+            self._say("stop")
+            return
+        self.open = True
+        self._say("go")
+
+    def stop(self) -> None:
+        """Ctrl-C or an error before the verdict: the run ends at the gate."""
+        if not self.open:
+            self.checks.stop()
+            self._say("stop")
+
+    def watch(self, event: dict) -> bool:
+        """False when a play started before the gate opened."""
+        if self.open or event.get("event") in self.BEFORE_THE_FIRST_PLAY:
+            return True
+        self.breached = True
+        self.checks.stop()  # no verdict to wait for
+        return False
+
+    def _say(self, word: str) -> None:
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(word + "\n", encoding="utf-8")
+        partial.replace(self.path)
+
+
 def execute(spec: RunSpec, console: Console) -> RunOutcome:
-    """Run the playbook; Ctrl-C stops Ansible cleanly and still returns what was recorded."""
+    """Run the playbook; Ctrl-C stops Ansible cleanly and still returns what was recorded.
+
+    The offline checks, when still running, decide at the run's start gate: on a finding the run
+    ends before its first play, its run directory is removed and the findings are raised as bad
+    input (BadInputError), as when the checks ran before.
+    """
     import ansible_runner  # slow import: only when a run really starts
 
     ensure_collection_link(spec.project_root)
     recorder = RunRecorder()
     cancel = threading.Event()
+    gate = StartGate(spec)
     view = ProgressView(console, recorder, spec.title, verbose=spec.verbosity > 0)
 
     def on_event(event: dict) -> bool:
+        if not gate.watch(event):
+            cancel.set()
         recorder.handle(event)
         view.on_event(event)
         return True  # keep the event in the artifacts
@@ -175,12 +266,24 @@ def execute(spec: RunSpec, console: Console) -> RunOutcome:
         # thread looking finished while it still runs.)
         thread, runner = ansible_runner.run_async(**kwargs)
         try:
+            gate.decide()
             _wait(finished, thread)
         except KeyboardInterrupt:
+            gate.stop()
             cancel.set()
             console.print("interrupted: stopping Ansible (hosts may be mid-change; re-run to converge)")
             _wait(finished, thread)
         status, rc = runner.status, runner.rc
+    spec.start_gate.unlink(missing_ok=True)  # only the waiting run read it
+    if gate.refused is not None:
+        # Stopped before its first play: nothing ran on a host, no run to record (the lock and
+        # the -e files go in cleanup).
+        shutil.rmtree(spec.run_dir, ignore_errors=True)
+        raise gate.refused
+    if gate.breached:
+        console.print("bizractl: the run started its first play before the offline checks passed (the "
+                      "callback bizra.infra.start_gate was not loaded) and was stopped there: run "
+                      "`bizractl validate`, and report this")
     code = map_exit_code(status, rc, len(recorder.failed_hosts), len(recorder.unreachable_hosts))
     return RunOutcome(code, recorder, spec)
 

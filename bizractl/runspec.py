@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import os
 import shlex
 import sys
@@ -43,6 +44,13 @@ class RunSpec:
     ee: object | None = None
     # Where the audit record is also sent (settings.audit_syslog), or None.
     audit_syslog: str | None = None
+    # The offline checks still running (validate.Pending) while Ansible starts: the run waits at
+    # its start gate (plugins/callback/start_gate.py) until they pass. None: checked before, or not.
+    checks: object | None = field(default=None, compare=False)
+
+    @property
+    def start_gate(self) -> Path:
+        return self.run_dir / "start-gate"
 
     @property
     def artifact_dir(self) -> Path:
@@ -65,6 +73,19 @@ def build_cmdline(spec: RunSpec) -> list[str]:
     for path in spec.extra_vars_files:
         args += ["-e", f"@{path}"]
     return args
+
+
+START_GATE_CALLBACK = "bizra.infra.start_gate"
+
+
+def enabled_callbacks(project_root: Path) -> list[str]:
+    """The callbacks the user enabled (environment, else ansible.cfg): the start gate joins them."""
+    named = os.environ.get("ANSIBLE_CALLBACKS_ENABLED")
+    if named is None:
+        config = configparser.ConfigParser(interpolation=None)
+        config.read(project_root / "ansible.cfg", encoding="utf-8")
+        named = config.get("defaults", "callbacks_enabled", fallback="")
+    return [name.strip() for name in named.split(",") if name.strip() and name.strip() != START_GATE_CALLBACK]
 
 
 def ansible_bin_dir() -> Path:
@@ -103,6 +124,10 @@ def build_runner_kwargs(spec: RunSpec) -> dict:
         "json_mode": False,
         "timeout": None,
     }
+    if spec.checks is not None:
+        kwargs["envvars"].update(
+            BIZRA_START_GATE=str(spec.start_gate),
+            ANSIBLE_CALLBACKS_ENABLED=",".join([*enabled_callbacks(spec.project_root), START_GATE_CALLBACK]))
     if spec.limit:
         kwargs["limit"] = spec.limit
     if spec.tags:

@@ -76,6 +76,59 @@ def validate(root: Path, inventory: Path, playbook: Path, *, vault_password_file
              extra_vars_files: tuple[Path, ...] = (), limit: str | None = None,
              fact_cache: Path | None = None) -> Result:
     """Run the checks in a child process; raises BadInputError when they cannot run at all."""
+    return start(root, inventory, playbook, vault_password_file=vault_password_file,
+                 extra_vars_files=extra_vars_files, limit=limit, fact_cache=fact_cache).result()
+
+
+class Pending:
+    """The checks running in their child process; ``result()`` waits for them."""
+
+    def __init__(self, proc: subprocess.Popen, inventory: Path) -> None:
+        self._proc = proc
+        self._inventory = inventory
+        self._started = time.monotonic()
+        self._result: Result | None = None
+        self._error: BadInputError | None = None
+
+    def result(self) -> Result:
+        """The checks' result; raises BadInputError when they could not run at all."""
+        if self._result is None and self._error is None:
+            try:
+                stdout, stderr = self._proc.communicate()
+            except BaseException:  # Ctrl-C while waiting: the child goes too
+                self.stop()
+                raise
+            self._read(stdout, stderr)
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def stop(self) -> None:
+        """End the checks (from any thread): a waiting ``result()`` returns at once."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+
+    def _read(self, stdout: str, stderr: str) -> None:
+        try:
+            answer = json.loads(stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            detail = (stderr.strip() or stdout.strip())[-2000:]
+            self._error = BadInputError(f"the offline checks could not run on {self._inventory}: {detail}")
+            return
+        if "error" in answer:
+            self._error = BadInputError(f"inventory {self._inventory}: {answer['error']}")
+            return
+        self._result = Result(
+            findings=tuple(Finding(tuple(f["hosts"]), f["source"], f["message"]) for f in answer["findings"]),
+            hosts=answer["hosts"], checks=answer["checks"], host_side=answer["host_side"],
+            seconds=time.monotonic() - self._started,
+        )
+
+
+def start(root: Path, inventory: Path, playbook: Path, *, vault_password_file: Path | None = None,
+          extra_vars_files: tuple[Path, ...] = (), limit: str | None = None,
+          fact_cache: Path | None = None) -> Pending:
+    """Start the checks in a child process and return at once (a run starts Ansible meanwhile)."""
     args = [sys.executable, "-m", "bizractl.validate", "--inventory", str(inventory), "--playbook", str(playbook)]
     if vault_password_file:
         args += ["--vault-password-file", str(vault_password_file)]
@@ -91,20 +144,9 @@ def validate(root: Path, inventory: Path, playbook: Path, *, vault_password_file
         # Facts of any age: the checks need what changes rarely (OS family, memory, CPUs), and the
         # role checks again on the host with fresh facts.
         env.update(ANSIBLE_CACHE_PLUGIN_CONNECTION=str(fact_cache), ANSIBLE_CACHE_PLUGIN_TIMEOUT="0")
-    started = time.monotonic()
-    proc = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, check=False)
-    try:
-        answer = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        detail = (proc.stderr.strip() or proc.stdout.strip())[-2000:]
-        raise BadInputError(f"the offline checks could not run on {inventory}: {detail}") from None
-    if "error" in answer:
-        raise BadInputError(f"inventory {inventory}: {answer['error']}")
-    return Result(
-        findings=tuple(Finding(tuple(f["hosts"]), f["source"], f["message"]) for f in answer["findings"]),
-        hosts=answer["hosts"], checks=answer["checks"], host_side=answer["host_side"],
-        seconds=time.monotonic() - started,
-    )
+    proc = subprocess.Popen(args, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    return Pending(proc, inventory)
 
 
 def grouped(findings) -> list[Finding]:

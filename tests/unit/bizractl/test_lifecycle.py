@@ -5,12 +5,16 @@ import io
 import json
 import os
 import stat
+import sys
+import threading
+import time
 
 import pytest
 from rich.console import Console
 
 from bizractl import lifecycle, runlock
 from bizractl.errors import BadInputError
+from bizractl.exitcodes import EXIT_INTERRUPTED
 from bizractl.recorder import RunRecorder
 from bizractl.report import ProgressView
 from bizractl.runlock import LockedError
@@ -146,3 +150,45 @@ def test_a_collector_that_does_not_answer_is_reported_and_the_run_still_recorded
 def test_a_bad_syslog_target_is_bad_input(value):
     with pytest.raises(BadInputError, match=f"BIZRA_AUDIT_SYSLOG={value!r}: expected local, udp://HOST:PORT"):
         Settings.load({"BIZRA_AUDIT_SYSLOG": value})
+
+
+class _SlowChecks:
+    """Offline checks that pass after a while unless stopped (validate.Pending's interface)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.stopped = threading.Event()
+
+    def result(self):
+        from bizractl.validate import Result
+
+        self.stopped.wait(self.seconds)
+        return Result(findings=(), hosts=1, checks=1, host_side=0, seconds=self.seconds)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def test_a_run_whose_start_gate_does_not_hold_is_stopped_at_its_first_play(project_root, tmp_path, monkeypatch):
+    """Ansible only warns about a callback it cannot load: bizractl itself stops a run that
+    starts a play before the offline checks passed."""
+    from bizractl import runspec
+
+    playbook, inventory, marker = tmp_path / "play.yml", tmp_path / "hosts.ini", tmp_path / "marker"
+    playbook.write_text(
+        "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.pause:\n        seconds: 20\n"
+        f"    - ansible.builtin.copy:\n        content: ran\n        dest: {marker}\n        mode: '0600'\n",
+        encoding="utf-8")
+    inventory.write_text("localhost ansible_python_interpreter=" + sys.executable + "\n", encoding="utf-8")
+    monkeypatch.setattr(runspec, "START_GATE_CALLBACK", "bizra.infra.no_such_gate")
+    monkeypatch.setattr(lifecycle, "start_offline_checks", lambda *args: _SlowChecks(30))
+    settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(project_root))
+    out = io.StringIO()
+    started = time.monotonic()
+    code = lifecycle.run(settings, lifecycle.RunRequest(str(playbook), inventory=str(inventory)),
+                         Console(file=out, width=200))
+    assert time.monotonic() - started < 20, "the run was not stopped at its first play"
+    assert code == EXIT_INTERRUPTED, out.getvalue()
+    assert "started its first play before the offline checks passed" in out.getvalue()
+    assert not marker.exists()

@@ -59,3 +59,17 @@ def test_every_option_reaches_ansible():
 
 def test_extra_var_values_never_appear_on_the_command_line():
     assert build_cmdline(make_spec(extra_vars_files=(Path("/t/extra-0.json"),))) == ["-e", "@/t/extra-0.json"]
+
+
+def test_a_run_with_checks_pending_waits_at_the_start_gate_beside_the_users_callbacks(tmp_path, monkeypatch):
+    (tmp_path / "ansible.cfg").write_text("[defaults]\ncallbacks_enabled = ansible.posix.profile_tasks\n")
+    spec = make_spec(project_root=tmp_path, run_dir=tmp_path / "runs" / "r1", checks=object())
+    monkeypatch.delenv("ANSIBLE_CALLBACKS_ENABLED", raising=False)
+    env = build_runner_kwargs(spec)["envvars"]
+    assert env["BIZRA_START_GATE"] == str(tmp_path / "runs" / "r1" / "start-gate")
+    assert env["ANSIBLE_CALLBACKS_ENABLED"] == "ansible.posix.profile_tasks,bizra.infra.start_gate"
+    monkeypatch.setenv("ANSIBLE_CALLBACKS_ENABLED", "timer, bizra.infra.start_gate")
+    assert build_runner_kwargs(spec)["envvars"]["ANSIBLE_CALLBACKS_ENABLED"] == "timer,bizra.infra.start_gate"
+    # Checked before the run (or not at all): no gate, the user's callbacks untouched.
+    unchecked = build_runner_kwargs(make_spec(project_root=tmp_path))["envvars"]
+    assert "BIZRA_START_GATE" not in unchecked and "ANSIBLE_CALLBACKS_ENABLED" not in unchecked

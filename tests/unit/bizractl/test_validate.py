@@ -8,6 +8,7 @@ cache after a run), so those rules are evaluated too.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -20,8 +21,9 @@ import yaml
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from rich.console import Console
 
-from bizractl import lifecycle
+from bizractl import lifecycle, runlock
 from bizractl.cli import main
 from bizractl.errors import BadInputError
 from bizractl.exitcodes import EXIT_BAD_INPUT, EXIT_OK
@@ -264,13 +266,23 @@ def test_cli_exit_codes_and_json(tmp_path):
     assert "got: marsnet" in answer["problems"][0]["message"]
 
 
-def test_deploy_runs_the_checks_first_and_creates_nothing_on_bad_input(tmp_path):
+def test_deploy_stops_at_its_start_gate_on_bad_input_and_records_nothing(tmp_path, monkeypatch):
+    """The checks run while ansible-playbook starts; it waits at its start gate and ends there."""
     inventory = _copy("lab", tmp_path)
     _edit(inventory / "group_vars/geth.yml", lambda d: d.update(geth_network="marsnet"))
-    settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(ROOT))
+    runs_dir = tmp_path / "runs"
+    settings = Settings.load({"BIZRA_RUNS_DIR": str(runs_dir)}, project=str(ROOT))
+    events = []
+    original = lifecycle.RunRecorder.handle
+    monkeypatch.setattr(lifecycle.RunRecorder, "handle", lambda self, event: (events.append(event["event"]),
+                                                                              original(self, event)))
     with pytest.raises(BadInputError, match=r"(?s)problem.*svc1 \[geth\].*marsnet.*--no-validate"):
-        lifecycle.prepare(settings, lifecycle.RunRequest("site", inventory=str(inventory)))
-    assert not (tmp_path / "runs").exists()  # no run directory, no lock, no audit record
+        lifecycle.run(settings, lifecycle.RunRequest("site", inventory=str(inventory)),
+                      Console(file=io.StringIO()))
+    assert "playbook_on_start" in events  # ansible-playbook did start, side by side with the checks
+    assert set(events) <= lifecycle.StartGate.BEFORE_THE_FIRST_PLAY, events  # and no play began
+    assert [p.name for p in runs_dir.iterdir() if not p.name.startswith(".")] == []  # no run, no audit
+    runlock.acquire(runs_dir, inventory, SITE).release()  # and the lock is free
 
 
 def test_a_yaml_error_names_the_file_and_line(tmp_path):
