@@ -1,6 +1,6 @@
 """site.yml on the converged lab fleet, a no-op: configuration against configuration, in one run.
 
-  .venv/bin/python bench/site_noop.py [--rounds 3] [--with-pinning] [--core-218]
+  .venv/bin/python bench/site_noop.py [--rounds 3] [--with-pinning] [--core-218] [--overhead-only]
 
 Needs the lab up and converged (`make deploy`). Each round runs, one after the other:
 - baseline: plain ansible-playbook with ansible-core's own linear strategy (the configuration
@@ -13,6 +13,7 @@ Needs the lab up and converged (`make deploy`). Each round runs, one after the o
 - with --core-218: ansible.cfg as it is on ansible-core 2.18 (bench/core218.py), plain
   ansible-playbook: issue 18's open question (per_task.py measured 2.19's templating slower on a
   synthetic play).
+--overhead-only leaves out the baseline and the task budget (bizractl against plain only).
 Rounds interleave the configurations so load on the machine hits all alike. Every run must change
 nothing (the recap is read; for a preview: nothing to change): a run that changes something is not
 a no-op, and the bench stops naming it.
@@ -68,6 +69,8 @@ def main() -> int:
     parser.add_argument("--with-pinning", action="store_true",
                         help="add ansible.cfg with Mitogen's own CPU affinity (as until 2026-12-07)")
     parser.add_argument("--core-218", action="store_true", help="add ansible.cfg on ansible-core 2.18")
+    parser.add_argument("--overhead-only", action="store_true",
+                        help="bizractl against plain ansible-playbook only: no baseline, no task budget")
     args = parser.parse_args()
     ansible_cfg = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
     site = ["-i", "inventories/lab", "playbooks/site.yml"]
@@ -81,6 +84,8 @@ def main() -> int:
             PLAIN_PREVIEW: ([playbook, *site, "--check", "--diff"], ansible_cfg),
             WRAPPED_PREVIEW: ([str(BIN / "bizractl"), "plan", "site"], bizractl),
         }
+        if args.overhead_only:
+            del candidates[BASELINE]
         if args.with_pinning:
             candidates["ansible-playbook, ansible.cfg with Mitogen's CPU affinity"] = (
                 [playbook, *site], {**ansible_cfg, "BIZRA_MITOGEN_AFFINITY": "mitogen"})
@@ -95,15 +100,21 @@ def main() -> int:
                 elapsed, recaps[name] = run(name, argv, env)
                 times[name].append(elapsed)
 
-    baseline = statistics.median(times[BASELINE])
+    baseline = statistics.median(times[BASELINE]) if BASELINE in times else None
     print(f"site.yml no-op on the lab fleet, median of {args.rounds} interleaved rounds")
     print("| configuration | median s | min-max s | vs baseline |\n|---|---:|---:|---:|")
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"| {name} | {median:.1f} | {min(values):.1f}-{max(values):.1f} | {median / baseline:.2f} |")
+        ratio = f"{median / baseline:.2f}" if baseline else "-"
+        print(f"| {name} | {median:.1f} | {min(values):.1f}-{max(values):.1f} | {ratio} |")
     for verb, plain, wrapped in (("deploy", PLAIN, WRAPPED), ("plan", PLAIN_PREVIEW, WRAPPED_PREVIEW)):
         overhead = statistics.median(times[wrapped]) / statistics.median(times[plain]) - 1
-        print(f"bizractl {verb} overhead against plain ansible-playbook (same configuration): {overhead:+.1%}")
+        # Round by round too: the rounds interleave, so a pair shares the machine's load.
+        pairs = ", ".join(f"{w / p - 1:+.1%}" for w, p in zip(times[wrapped], times[plain], strict=True))
+        print(f"bizractl {verb} overhead against plain ansible-playbook (same configuration): {overhead:+.1%}"
+              f" (round by round: {pairs})")
+    if args.overhead_only:
+        return 0
     with tempfile.TemporaryDirectory(prefix="bizra-bench-budget-") as budget_dir:
         budget_file = Path(budget_dir) / "budget.json"
         run("task budget", [playbook, *site],
