@@ -177,18 +177,21 @@ def test_a_run_whose_start_gate_does_not_hold_is_stopped_at_its_first_play(proje
     playbook, inventory, marker = tmp_path / "play.yml", tmp_path / "hosts.ini", tmp_path / "marker"
     playbook.write_text(
         "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
-        "    - ansible.builtin.pause:\n        seconds: 20\n"
+        "    - ansible.builtin.command: sleep 15\n      changed_when: false\n"
         f"    - ansible.builtin.copy:\n        content: ran\n        dest: {marker}\n        mode: '0600'\n",
         encoding="utf-8")
     inventory.write_text("localhost ansible_python_interpreter=" + sys.executable + "\n", encoding="utf-8")
     monkeypatch.setattr(runspec, "START_GATE_CALLBACK", "bizra.infra.no_such_gate")
+    # ansible-core's strategy: a task worker (a session of its own, out of the kill's reach) ends
+    # with its task. Under Mitogen a worker of a killed run was seen waiting for ever.
+    monkeypatch.setenv("ANSIBLE_STRATEGY", "linear")
     monkeypatch.setattr(lifecycle, "start_offline_checks", lambda *args: _SlowChecks(30))
     settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(project_root))
     out = io.StringIO()
     started = time.monotonic()
     code = lifecycle.run(settings, lifecycle.RunRequest(str(playbook), inventory=str(inventory)),
                          Console(file=out, width=200))
-    assert time.monotonic() - started < 20, "the run was not stopped at its first play"
+    assert time.monotonic() - started < 15, "the run was not stopped at its first play"
     assert code == EXIT_INTERRUPTED, out.getvalue()
     assert "started its first play before the offline checks passed" in out.getvalue()
     assert not marker.exists()
