@@ -136,26 +136,22 @@ def _ee_run(settings: Settings, root: Path, request: RunRequest, playbook: Path,
                        read_only)
 
 
-def offline_checks(root: Path, inventory: Path, playbook: Path, vault_file: Path | None,
-                   extra_files: tuple[Path, ...], limit: str | None):
-    """bizractl validate's checks (the command and every deploy and plan): every problem at once."""
-    from bizractl import validate
-
-    ensure_collection_link(root)
-    return validate.validate(root, inventory, playbook, vault_password_file=vault_file,
-                             extra_vars_files=tuple(extra_files), limit=limit,
-                             fact_cache=fact_cache_dir(root, inventory))
-
-
 def start_offline_checks(root: Path, inventory: Path, playbook: Path, vault_file: Path | None,
                          extra_files: tuple[Path, ...], limit: str | None):
-    """The offline checks started in their child process (validate.Pending)."""
+    """bizractl validate's checks (the command and every deploy and plan), started in their child
+    process: a validate.Pending, whose result() has every problem at once."""
     from bizractl import validate
 
     ensure_collection_link(root)
     return validate.start(root, inventory, playbook, vault_password_file=vault_file,
                           extra_vars_files=tuple(extra_files), limit=limit,
                           fact_cache=fact_cache_dir(root, inventory))
+
+
+def offline_checks(root: Path, inventory: Path, playbook: Path, vault_file: Path | None,
+                   extra_files: tuple[Path, ...], limit: str | None):
+    """The same checks, waited for."""
+    return start_offline_checks(root, inventory, playbook, vault_file, extra_files, limit).result()
 
 
 def check_offline(root: Path, inventory: Path, playbook: Path, vault_file: Path | None,
