@@ -3,16 +3,14 @@ says go, ends it there on stop, and does nothing when no gate is named."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 from bizractl.paths import ensure_collection_link
+from tests.unit.plugins.local_play import ROOT, run_local_play
 
-ROOT = Path(__file__).resolve().parents[4]
 PLAY = """- hosts: localhost
   connection: local
   gather_facts: false
@@ -27,18 +25,11 @@ STOPPED_AT_THE_GATE = 250
 
 def run_play(tmp_path: Path, gate: Path | None) -> tuple[subprocess.CompletedProcess, Path]:
     ensure_collection_link(ROOT)
-    playbook, marker = tmp_path / "play.yml", tmp_path / "marker"
-    playbook.write_text(PLAY, encoding="utf-8")
-    env = {key: value for key, value in os.environ.items() if key != "BIZRA_START_GATE"}
-    env.update({"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOCALHOST_WARNING": "0",
-                "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0", "ANSIBLE_NOCOLOR": "1",
-                "ANSIBLE_CALLBACKS_ENABLED": "bizra.infra.start_gate"})
+    marker = tmp_path / "marker"
+    env = {"ANSIBLE_CALLBACKS_ENABLED": "bizra.infra.start_gate"}
     if gate is not None:
         env["BIZRA_START_GATE"] = str(gate)
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-e", f"marker={marker}",
-         "-e", "ansible_python_interpreter={{ ansible_playbook_python }}", str(playbook)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = run_local_play(tmp_path, PLAY, env, unset="BIZRA_START_GATE", extra_vars=(f"marker={marker}",))
     return done, marker
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[4]
+from tests.unit.plugins.local_play import ROOT, run_local_play
+
 PLAY = """- hosts: localhost
   connection: local
   gather_facts: false
@@ -25,15 +24,7 @@ PLAY = """- hosts: localhost
 
 
 def affinity_of_a_task_command(tmp_path: Path, extra_env: dict[str, str]) -> str:
-    playbook = tmp_path / "affinity.yml"
-    playbook.write_text(PLAY, encoding="utf-8")
-    env = {key: value for key, value in os.environ.items() if key != "BIZRA_MITOGEN_AFFINITY"}
-    env.update({"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOCALHOST_WARNING": "0",
-                "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0", "ANSIBLE_NOCOLOR": "1", **extra_env})
-    done = subprocess.run(
-        ["taskset", "-c", "0", str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,",
-         "-e", "ansible_python_interpreter={{ ansible_playbook_python }}", str(playbook)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = run_local_play(tmp_path, PLAY, extra_env, unset="BIZRA_MITOGEN_AFFINITY", prefix=("taskset", "-c", "0"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "mitogen_linear" in (ROOT / "ansible.cfg").read_text()
     found = re.search(r"AFFINITY=([0-9,-]+)", done.stdout)
