@@ -11,9 +11,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,6 +232,44 @@ class StartGate:
         partial.replace(self.path)
 
 
+class Stopper:
+    """Stops a run the way Ctrl-C in a terminal stops ansible-playbook: SIGINT to its process group.
+
+    ansible-playbook then ends its task workers and Mitogen's processes itself and exits 99. Those
+    processes run in sessions of their own: ansible-runner's cancel (SIGKILL to the process group)
+    does not reach them, and a Mitogen worker of a run killed that way was seen waiting for ever.
+    That kill stays the fallback when the run has not ended GRACE_SECONDS after the SIGINT, or
+    when there is no process here to signal (before the first event; a run in an execution
+    environment, which ansible-runner stops with `podman kill`).
+    """
+
+    GRACE_SECONDS = 15.0
+
+    def __init__(self, spec: RunSpec) -> None:
+        self.local = spec.ee is None
+        self.pid: int | None = None
+        self.requested_at: float | None = None
+
+    def see(self, event: dict) -> None:
+        """Events carry the pid of the ansible-playbook that sent them (a session leader here)."""
+        if self.pid is None and self.local and isinstance(event.get("pid"), int):
+            self.pid = event["pid"]
+
+    def request(self) -> None:
+        if self.requested_at is not None:
+            return
+        self.requested_at = time.monotonic()
+        if self.pid is not None:
+            with contextlib.suppress(OSError):  # already gone
+                os.killpg(self.pid, signal.SIGINT)
+
+    def kill_now(self) -> bool:
+        """ansible-runner's cancel_callback: True makes it SIGKILL the process group."""
+        if self.requested_at is None:
+            return False
+        return self.pid is None or time.monotonic() - self.requested_at > self.GRACE_SECONDS
+
+
 def execute(spec: RunSpec, console: Console) -> RunOutcome:
     """Run the playbook; Ctrl-C stops Ansible cleanly and still returns what was recorded.
 
@@ -239,25 +281,26 @@ def execute(spec: RunSpec, console: Console) -> RunOutcome:
 
     ensure_collection_link(spec.project_root)
     recorder = RunRecorder()
-    cancel = threading.Event()
+    stopper = Stopper(spec)
     gate = StartGate(spec)
     view = ProgressView(console, recorder, spec.title, verbose=spec.verbosity > 0)
 
     def on_event(event: dict) -> bool:
+        stopper.see(event)
         if not gate.watch(event):
-            cancel.set()
+            stopper.request()
         recorder.handle(event)
         view.on_event(event)
         return True  # keep the event in the artifacts
 
     finished = threading.Event()
     kwargs = build_runner_kwargs(spec)
-    kwargs.update(event_handler=on_event, cancel_callback=cancel.is_set,
+    kwargs.update(event_handler=on_event, cancel_callback=stopper.kill_now,
                   finished_callback=lambda _runner: finished.set())
     status, rc = "failed", None
     with view:
-        # The run goes in a worker thread so Ctrl-C lands here: it sets the cancel flag,
-        # ansible-runner stops ansible-playbook, and the summary still gets written.
+        # The run goes in a worker thread so Ctrl-C lands here: the stopper interrupts
+        # ansible-playbook, and the summary still gets written.
         # (Waiting on an Event, not Thread.join: an interrupted join can leave the
         # thread looking finished while it still runs.)
         thread, runner = ansible_runner.run_async(**kwargs)
@@ -266,10 +309,12 @@ def execute(spec: RunSpec, console: Console) -> RunOutcome:
             _wait(finished, thread)
         except KeyboardInterrupt:
             gate.stop()
-            cancel.set()
+            stopper.request()
             console.print("interrupted: stopping Ansible (hosts may be mid-change; re-run to converge)")
             _wait(finished, thread)
         status, rc = runner.status, runner.rc
+    if stopper.requested_at is not None:
+        status = "canceled"  # stopped by bizractl, whatever ansible-playbook's exit said (99, 250, -9)
     spec.start_gate.unlink(missing_ok=True)  # only the waiting run read it
     if gate.refused is not None:
         # Stopped before its first play: nothing ran on a host, no run to record (the lock and

@@ -8,6 +8,7 @@ import stat
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -169,22 +170,48 @@ class _SlowChecks:
         self.stopped.set()
 
 
-def test_a_run_whose_start_gate_does_not_hold_is_stopped_at_its_first_play(project_root, tmp_path, monkeypatch):
-    """Ansible only warns about a callback it cannot load: bizractl itself stops a run that
-    starts a play before the offline checks passed."""
-    from bizractl import runspec
-
+def _sleeping_play(tmp_path, seconds: str):
+    """A localhost play whose first task sleeps `seconds` and whose second writes a marker file."""
     playbook, inventory, marker = tmp_path / "play.yml", tmp_path / "hosts.ini", tmp_path / "marker"
     playbook.write_text(
         "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
-        "    - ansible.builtin.command: sleep 15\n      changed_when: false\n"
+        f"    - ansible.builtin.command: sleep {seconds}\n      changed_when: false\n"
         f"    - ansible.builtin.copy:\n        content: ran\n        dest: {marker}\n        mode: '0600'\n",
         encoding="utf-8")
     inventory.write_text("localhost ansible_python_interpreter=" + sys.executable + "\n", encoding="utf-8")
+    return playbook, inventory, marker
+
+
+def _processes_running(needle: str) -> list[str]:
+    """Command lines of this machine's processes that contain `needle` (a run's playbook path:
+    ansible-playbook, its task workers and Mitogen's processes all keep its command line)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        if cmdline.parent.name == str(os.getpid()):
+            continue
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if needle in text:
+            found.append(text)
+    return found
+
+
+def _assert_nothing_of_the_run_is_left(playbook) -> None:
+    deadline = time.monotonic() + 5
+    while _processes_running(str(playbook)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _processes_running(str(playbook)), "a process of the stopped run was left behind"
+
+
+def test_a_run_whose_start_gate_does_not_hold_is_stopped_at_its_first_play(project_root, tmp_path, monkeypatch):
+    """Ansible only warns about a callback it cannot load: bizractl itself stops a run that
+    starts a play before the offline checks passed (under ansible.cfg's Mitogen strategy)."""
+    from bizractl import runspec
+
+    playbook, inventory, marker = _sleeping_play(tmp_path, "15")
     monkeypatch.setattr(runspec, "START_GATE_CALLBACK", "bizra.infra.no_such_gate")
-    # ansible-core's strategy: a task worker (a session of its own, out of the kill's reach) ends
-    # with its task. Under Mitogen a worker of a killed run was seen waiting for ever.
-    monkeypatch.setenv("ANSIBLE_STRATEGY", "linear")
     monkeypatch.setattr(lifecycle, "start_offline_checks", lambda *args: _SlowChecks(30))
     settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(project_root))
     out = io.StringIO()
@@ -195,3 +222,41 @@ def test_a_run_whose_start_gate_does_not_hold_is_stopped_at_its_first_play(proje
     assert code == EXIT_INTERRUPTED, out.getvalue()
     assert "started its first play before the offline checks passed" in out.getvalue()
     assert not marker.exists()
+    _assert_nothing_of_the_run_is_left(playbook)
+
+
+@pytest.mark.parametrize(("strategy", "seconds"), [("bizra.infra.mitogen_linear", "41.7"), ("linear", "41.8")])
+def test_ctrl_c_stops_the_run_and_leaves_no_process_of_it(project_root, tmp_path, monkeypatch, strategy, seconds):
+    """Ctrl-C mid-task: ansible-playbook is interrupted (SIGINT, exit 99), not killed, so its task
+    workers and Mitogen's processes (sessions of their own) end with it; the run is recorded."""
+    import signal
+    import subprocess
+
+    playbook, inventory, marker = _sleeping_play(tmp_path, seconds)
+    monkeypatch.setenv("ANSIBLE_STRATEGY", strategy)
+    settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(project_root))
+
+    def press_ctrl_c_once_the_task_runs():
+        deadline = time.monotonic() + 60
+        while not _processes_running(f"sleep {seconds}"):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c_once_the_task_runs, daemon=True)
+    presser.start()
+    out = io.StringIO()
+    started = time.monotonic()
+    code = lifecycle.run(settings, lifecycle.RunRequest(str(playbook), inventory=str(inventory)),
+                         Console(file=out, width=200))
+    presser.join(1)
+    assert code == EXIT_INTERRUPTED, out.getvalue()
+    assert time.monotonic() - started < 40, "the run was not interrupted (it waited for its task)"
+    assert "interrupted: stopping Ansible" in out.getvalue()
+    assert not marker.exists()
+    assert len(list((tmp_path / "runs").glob("*/summary.json"))) == 1, "the interrupted run was not recorded"
+    _assert_nothing_of_the_run_is_left(playbook)
+    # Under Mitogen the interrupted command itself runs to its end, as a command on a remote host
+    # does once its connection is gone: not a process of the run, but not left to this machine.
+    subprocess.run(["pkill", "-f", f"sleep {seconds}"], check=False)
