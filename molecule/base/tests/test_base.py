@@ -107,3 +107,24 @@ def test_bad_input_fails_before_touching_the_host():
     for name in testinfra_hosts:
         host = testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory_dir()}")
         assert not host.package("sl").is_installed
+
+
+def test_drift_is_found_by_the_probe_and_put_back(host):
+    """The probe (tasks/validate.yml) lets the package, time zone and service steps skip on a
+    converged host: a host that drifted on each of them is put back, and a converged one is not."""
+    name = host.ansible.get_variables()["inventory_hostname"]
+    steps = ("Install the required packages", "Set the time zone", "Enable and start chrony and sshd")
+    host.run_expect([0], "systemctl stop chrony && timedatectl set-timezone UTC"
+                         " && DEBIAN_FRONTEND=noninteractive apt-get remove -y -q htop")
+    rc, output, recap = run_playbook("converge.yml", "--limit", name)
+    assert rc == 0, output[-3000:]
+    # Skipped steps print no banner (display_skipped_hosts = false): these ran.
+    assert all(f"{step}] " in output for step in steps), output[-3000:]
+    assert recap[name]["changed"] >= len(steps), output[-3000:]
+    assert host.package("htop").is_installed
+    assert host.check_output("timedatectl show -p Timezone --value") == "Europe/Zurich"
+    assert host.service("chrony").is_running
+    rc, output, recap = run_playbook("converge.yml", "--limit", name)
+    assert rc == 0, output[-3000:]
+    assert_nothing_changed(recap, output, [name])
+    assert not any(f"{step}] " in output for step in steps), output[-3000:]
