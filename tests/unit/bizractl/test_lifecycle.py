@@ -1,10 +1,13 @@
-"""The run's life without Ansible: settings order, prepare (bad input before anything exists),
-record (summary, private files, no -e file left), the progress log's task lines."""
+"""The run's life: settings order, prepare (bad input before anything exists), record (summary,
+private files, no -e file left), the progress log's task lines; stopping a run (a real
+ansible-playbook on localhost: nothing of it left behind)."""
 
 import io
 import json
 import os
+import signal
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -229,9 +232,6 @@ def test_a_run_whose_start_gate_does_not_hold_is_stopped_at_its_first_play(proje
 def test_ctrl_c_stops_the_run_and_leaves_no_process_of_it(project_root, tmp_path, monkeypatch, strategy, seconds):
     """Ctrl-C mid-task: ansible-playbook is interrupted (SIGINT, exit 99), not killed, so its task
     workers and Mitogen's processes (sessions of their own) end with it; the run is recorded."""
-    import signal
-    import subprocess
-
     playbook, inventory, marker = _sleeping_play(tmp_path, seconds)
     monkeypatch.setenv("ANSIBLE_STRATEGY", strategy)
     settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(project_root))
