@@ -162,7 +162,8 @@ def test_plan_shows_drift_with_diff_and_touches_nothing_then_deploy_repairs(bizr
     assert plan.code == EXIT_OK, plan.output
     # the drifted file, and the reload its handler would do
     assert {(c["host"], c["role"], c["task"]) for c in plan.summary["changes"]} == {
-        ("pg2", "base", "Write the sshd hardening drop-in"), ("pg2", "base", "Reload sshd")}
+        ("pg2", "base",
+         "Write chrony's, sshd's, journald's and sudo's configuration"), ("pg2", "base", "Reload sshd")}
     diff = (plan.run_dir / "plan.diff").read_text()
     assert "-MaxAuthTries 6" in diff and "+MaxAuthTries 3" in diff
     assert "Changes per role" in plan.output and "+MaxAuthTries 3" in plan.output

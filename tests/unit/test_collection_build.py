@@ -47,4 +47,4 @@ def test_installed_collection_runs_site_by_its_fqcn(tarball: Path, tmp_path: Pat
         capture_output=True, text=True, cwd=tmp_path, env=env, check=False,
     )
     assert listed.returncode == 0, listed.stdout + listed.stderr
-    assert "bizra.infra.base : Write the sshd hardening drop-in" in listed.stdout
+    assert "bizra.infra.base : Write chrony's, sshd's, journald's and sudo's configuration" in listed.stdout

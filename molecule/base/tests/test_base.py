@@ -109,22 +109,55 @@ def test_bad_input_fails_before_touching_the_host():
         assert not host.package("sl").is_installed
 
 
+def _service_started_at(host, unit: str) -> str:
+    return host.check_output(f"systemctl show -p ActiveEnterTimestampMonotonic --value {unit}")
+
+
 def test_drift_is_found_by_the_probe_and_put_back(host):
-    """The probe (tasks/validate.yml) lets the package, time zone and service steps skip on a
-    converged host: a host that drifted on each of them is put back, and a converged one is not."""
+    """The probe (tasks/validate.yml) lets the drift steps (tasks/drift.yml) skip as one task on a
+    converged host: a host that drifted on each of them is put back, with the restart its
+    changes need, and a converged one is not."""
     name = host.ansible.get_variables()["inventory_hostname"]
-    steps = ("Install the required packages", "Set the time zone", "Enable and start chrony and sshd")
+    steps = ("Install the required packages", "Set the time zone", "Make sshd read its drop-in directory",
+             "Create the journald drop-in and persistent journal directories", "Enable and start chrony and sshd",
+             "Restart chrony", "Reload sshd", "Restart journald")
     host.run_expect([0], "systemctl stop chrony && timedatectl set-timezone UTC"
-                         " && DEBIAN_FRONTEND=noninteractive apt-get remove -y -q htop")
+                         " && DEBIAN_FRONTEND=noninteractive apt-get remove -y -q htop"
+                         " && sed -i '/^Include \\/etc\\/ssh\\/sshd_config.d/d' /etc/ssh/sshd_config"
+                         " && chmod 0700 /var/log/journal")
+    journald_before = _service_started_at(host, "systemd-journald")
     rc, output, recap = run_playbook("converge.yml", "--limit", name)
     assert rc == 0, output[-3000:]
     # Skipped steps print no banner (display_skipped_hosts = false): these ran.
-    assert all(f"{step}] " in output for step in steps), output[-3000:]
+    assert all(f"{step}] " in output for step in steps), [s for s in steps if f"{s}] " not in output]
     assert recap[name]["changed"] >= len(steps), output[-3000:]
     assert host.package("htop").is_installed
     assert host.check_output("timedatectl show -p Timezone --value") == "Europe/Zurich"
     assert host.service("chrony").is_running
+    assert host.check_output("grep -c '^Include /etc/ssh/sshd_config.d/\\*.conf$' /etc/ssh/sshd_config") == "1"
+    assert host.file("/var/log/journal").mode == 0o2755
+    assert _service_started_at(host, "systemd-journald") != journald_before
     rc, output, recap = run_playbook("converge.yml", "--limit", name)
     assert rc == 0, output[-3000:]
     assert_nothing_changed(recap, output, [name])
-    assert not any(f"{step}] " in output for step in steps), output[-3000:]
+    assert "Put back the packages" not in output and not any(f"{step}] " in output for step in steps)
+
+
+def test_a_tag_writes_only_its_own_files(host):
+    """The configuration files are one task; --tags base::sshd still writes only sshd's, and reloads
+    only sshd."""
+    name = host.ansible.get_variables()["inventory_hostname"]
+    chrony_conf, dropin = "/etc/chrony/chrony.conf", "/etc/ssh/sshd_config.d/00-bizra-hardening.conf"
+    host.run_expect([0], f"echo '# drifted' >> {chrony_conf} && echo '# drifted' >> {dropin}")
+    chrony_before = _service_started_at(host, "chrony")
+    rc, output, recap = run_playbook("converge.yml", "--limit", name, "--tags", "base::sshd")
+    assert rc == 0, output[-3000:]
+    assert recap[name]["changed"] == 2, output[-3000:]  # the drop-in and sshd's reload
+    assert "# drifted" not in host.file(dropin).content_string
+    assert "# drifted" in host.file(chrony_conf).content_string
+    assert "Restart chrony] " not in output and _service_started_at(host, "chrony") == chrony_before
+    rc, output, recap = run_playbook("converge.yml", "--limit", name, "--skip-tags", "base::sshd")
+    assert rc == 0, output[-3000:]
+    assert recap[name]["changed"] == 2, output[-3000:]  # chrony.conf and chrony's restart
+    assert "# drifted" not in host.file(chrony_conf).content_string
+    assert _service_started_at(host, "chrony") != chrony_before
