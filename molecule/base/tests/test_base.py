@@ -119,12 +119,15 @@ def test_drift_is_found_by_the_probe_and_put_back(host):
     changes need, and a converged one is not."""
     name = host.ansible.get_variables()["inventory_hostname"]
     steps = ("Install the required packages", "Set the time zone", "Make sshd read its drop-in directory",
-             "Create the journald drop-in and persistent journal directories", "Enable and start chrony and sshd",
+             "Create the journald drop-in and persistent journal directories", "Create or remove admin users",
+             "Install admin users' SSH keys", "Enable and start chrony and sshd",
              "Restart chrony", "Reload sshd", "Restart journald")
     host.run_expect([0], "systemctl stop chrony && timedatectl set-timezone UTC"
                          " && DEBIAN_FRONTEND=noninteractive apt-get remove -y -q htop"
                          " && sed -i '/^Include \\/etc\\/ssh\\/sshd_config.d/d' /etc/ssh/sshd_config"
-                         " && chmod 0700 /var/log/journal")
+                         " && chmod 0700 /var/log/journal"
+                         " && usermod -s /bin/sh alice && gpasswd -d bob adm >/dev/null"
+                         " && rm /home/bob/.ssh/authorized_keys")
     journald_before = _service_started_at(host, "systemd-journald")
     rc, output, recap = run_playbook("converge.yml", "--limit", name)
     assert rc == 0, output[-3000:]
@@ -137,6 +140,8 @@ def test_drift_is_found_by_the_probe_and_put_back(host):
     assert host.check_output("grep -c '^Include /etc/ssh/sshd_config.d/\\*.conf$' /etc/ssh/sshd_config") == "1"
     assert host.file("/var/log/journal").mode == 0o2755
     assert _service_started_at(host, "systemd-journald") != journald_before
+    assert host.user("alice").shell == "/bin/bash" and "adm" in host.user("bob").groups
+    assert "bob@example" in host.file("/home/bob/.ssh/authorized_keys").content_string
     rc, output, recap = run_playbook("converge.yml", "--limit", name)
     assert rc == 0, output[-3000:]
     assert_nothing_changed(recap, output, [name])
