@@ -273,7 +273,8 @@ def diag_command(ctx: click.Context, hosts: tuple[str, ...], inventory: str | No
 @main.command("validate")
 @click.argument("playbook", required=False, default="site.yml")
 @click.option("-i", "--inventory", help="Inventory path or name under inventories/ (default: lab).")
-@click.option("-l", "--limit", help="Report only these hosts' problems (Ansible pattern); all hosts are read.")
+@click.option("-l", "--limit",
+              help="Check only these hosts (Ansible pattern); the rules across hosts read all of them.")
 @click.option("-e", "--extra-vars", "extra_vars", multiple=True,
               help="key=value, a JSON/YAML mapping or @file; repeatable. Passed privately.")
 @click.option("--vault-password-file", type=click.Path(dir_okay=False),

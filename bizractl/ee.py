@@ -306,7 +306,7 @@ def volume_mounts(read_write: list[Path], read_only: list[Path]) -> list[str]:
 
 def runner_kwargs(kwargs: dict, run: EERun) -> dict:
     """ansible-runner's arguments for a direct run, turned into the same run inside the EE."""
-    envvars = {k: v for k, v in kwargs["envvars"].items() if k not in ("PATH", "ANSIBLE_CONFIG")}
+    envvars = {k: v for k, v in kwargs["envvars"].items() if k not in ("PATH", "ANSIBLE_CONFIG", "AWX_LIB_DIRECTORY")}
     envvars.update(dict(run.env))
     # ansible-runner would look for the inventory under /runner: it is named on the command line,
     # at its own (mounted) path.

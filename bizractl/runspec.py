@@ -88,6 +88,10 @@ def enabled_callbacks(project_root: Path) -> list[str]:
     return [name.strip() for name in named.split(",") if name.strip() and name.strip() != START_GATE_CALLBACK]
 
 
+# ansible-runner's event callback, lighter (runner_callback/awx_display.py): runner loads it from here.
+RUNNER_CALLBACK_DIR = Path(__file__).parent / "runner_callback"
+
+
 def ansible_bin_dir() -> Path:
     """The bin directory of the Python running bizractl (the project's venv)."""
     return Path(sys.executable).parent
@@ -115,6 +119,7 @@ def build_runner_kwargs(spec: RunSpec) -> dict:
             "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(fact_cache_dir(spec.project_root, spec.inventory)),
             "ANSIBLE_FORCE_HANDLERS": "True",
             "ANSIBLE_NOCOLOR": "True",
+            "AWX_LIB_DIRECTORY": str(RUNNER_CALLBACK_DIR),
         },
         # Our own fact cache (above), not one per run inside the artifacts.
         "fact_cache_type": "bizractl",

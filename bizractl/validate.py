@@ -320,6 +320,8 @@ class _Checker:
             magic = {"ansible_play_hosts": names, "ansible_play_hosts_all": names, "ansible_play_batch": names,
                      "play_hosts": names, **(play.get("vars") or {})}
             for host in hosts:
+                if self.limited is not None and host.name not in self.limited:
+                    continue  # its findings would not be reported: not worth evaluating
                 for name, params, when, loop in calls:
                     variables = dict(self.plain_vars(host))
                     variables.update(magic)

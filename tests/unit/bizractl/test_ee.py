@@ -95,6 +95,7 @@ def test_a_run_in_the_ee_names_its_inventory_and_playbook_and_drops_host_paths(t
     assert shlex.split(kwargs["cmdline"])[:4] == ["-i", str(inventory), "--check", "--diff"]
     # the controller's PATH and the checkout's ansible.cfg mean nothing inside the image
     assert "PATH" not in kwargs["envvars"] and "ANSIBLE_CONFIG" not in kwargs["envvars"]
+    assert "AWX_LIB_DIRECTORY" not in kwargs["envvars"], "the EE runs ansible-runner's own callback"
     assert kwargs["envvars"]["HOME"] == "/root"
     assert kwargs["envvars"]["ANSIBLE_HOST_KEY_CHECKING"] == "True"
 

@@ -260,3 +260,65 @@ def test_ctrl_c_stops_the_run_and_leaves_no_process_of_it(project_root, tmp_path
     # Under Mitogen the interrupted command itself runs to its end, as a command on a remote host
     # does once its connection is gone: not a process of the run, but not left to this machine.
     subprocess.run(["pkill", "-f", f"sleep {seconds}"], check=False)
+
+
+def test_events_of_a_real_run_through_the_lighter_callback(project_root, tmp_path):
+    """bizractl's awx_display (bizractl/runner_callback): no per-host start events, no module
+    arguments or facts in results that did not fail, everything the recorder reads still there,
+    and a no_log result censored as ansible-runner's own callback does."""
+    files = tmp_path / "files"
+    files.mkdir()
+    playbook, inventory = tmp_path / "play.yml", tmp_path / "hosts.ini"
+    playbook.write_text(f"""\
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Read facts
+      ansible.builtin.setup: {{gather_subset: [min]}}
+    - name: Write a file
+      ansible.builtin.copy: {{content: "one\\n", dest: "{files}/plain", mode: "0600"}}
+    - name: Say hello
+      ansible.builtin.debug: {{msg: hello}}
+    - name: Fail and go on
+      ansible.builtin.command: "false"
+      ignore_errors: true
+    - name: Write a secret
+      ansible.builtin.copy: {{content: "hush-4711\\n", dest: "{files}/secret", mode: "0600"}}
+      no_log: true
+    - name: Touch two files
+      ansible.builtin.file: {{path: "{files}/{{{{ item }}}}", state: touch, mode: "0600"}}
+      loop: [a, b]
+""", encoding="utf-8")
+    inventory.write_text("localhost ansible_python_interpreter=" + sys.executable + "\n", encoding="utf-8")
+    settings = Settings.load({"BIZRA_RUNS_DIR": str(tmp_path / "runs")}, project=str(project_root))
+    out = io.StringIO()
+    code = lifecycle.run(settings, lifecycle.RunRequest(str(playbook), inventory=str(inventory), validate=False),
+                         Console(file=out, width=200))
+    assert code == 0, out.getvalue()
+    run_dir = next((tmp_path / "runs").glob("*/summary.json")).parent
+    summary = json.loads((run_dir / "summary.json").read_text())
+    # Ansible's recap: the ignored failure counts as changed (a command reports so) and ignored.
+    assert summary["hosts"]["localhost"] == {**summary["hosts"]["localhost"], "ok": 6, "changed": 4,
+                                             "failed": 0, "ignored": 1}
+    assert [(c["task"], c["hidden"]) for c in summary["changes"]] == [
+        ("Write a file", False), ("Write a secret", True), ("Touch two files", False)]
+    assert "hello" in out.getvalue()  # the debug task's report
+
+    events = [json.loads(path.read_text()) for path in (run_dir / "artifacts/ansible/job_events").glob("*.json")]
+    kinds = [event["event"] for event in events]
+    assert "runner_on_start" not in kinds
+    results = {(e["event"], e["event_data"].get("task")): e["event_data"] for e in events
+               if e["event"].startswith("runner_")}
+    assert set(results) >= {("runner_on_ok", "Read facts"), ("runner_on_ok", "Write a file"),
+                            ("runner_on_failed", "Fail and go on"), ("runner_item_on_ok", "Touch two files")}
+    for (kind, task), data in results.items():
+        if kind == "runner_on_failed":
+            assert "invocation" in data["res"], "a failed result is kept whole"
+        else:
+            assert "invocation" not in data["res"] and "ansible_facts" not in data["res"], (kind, task)
+        if kind.startswith("runner_on_"):
+            assert data["start"] and data["end"], f"{task}: the host's start time was not kept"
+    assert results[("runner_on_ok", "Write a file")]["res"]["changed"] is True
+    assert list(results[("runner_on_ok", "Write a secret")]["res"]) == ["censored"]
+    assert not any("hush-4711" in path.read_text() for path in run_dir.rglob("*") if path.is_file())

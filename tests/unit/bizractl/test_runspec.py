@@ -34,6 +34,11 @@ def test_environment_keeps_host_key_checking_and_our_fact_cache():
     assert env["ANSIBLE_FORCE_HANDLERS"] == "True"
 
 
+def test_ansible_runner_loads_our_lighter_event_callback():
+    callback_dir = Path(build_runner_kwargs(make_spec())["envvars"]["AWX_LIB_DIRECTORY"])
+    assert (callback_dir / "awx_display.py").is_file()
+
+
 def test_fact_cache_is_per_inventory():
     root = Path("/srv/bizra")
     lab, production = root / "inventories" / "lab", root / "inventories" / "production"

@@ -239,7 +239,10 @@ def test_a_bgp_neighbour_that_resolves_to_nothing_is_the_roles_own_check(facts, 
 def test_limit_reports_only_those_hosts_problems(facts, tmp_path):
     inventory = _copy("lab", tmp_path)
     _edit(inventory / "group_vars/geth.yml", lambda d: d.update(geth_network="marsnet"))
-    assert validate(ROOT, inventory, SITE, fact_cache=facts, limit="pg1").ok
+    limited = validate(ROOT, inventory, SITE, fact_cache=facts, limit="pg1")
+    assert limited.ok
+    # Only the limited host's roles are evaluated (their findings are the only ones reported).
+    assert limited.hosts == 1
     assert not validate(ROOT, inventory, SITE, fact_cache=facts, limit="svc1").ok
 
 
