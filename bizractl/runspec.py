@@ -92,6 +92,10 @@ def enabled_callbacks(project_root: Path) -> list[str]:
 RUNNER_CALLBACK_DIR = Path(__file__).parent / "runner_callback"
 
 
+# ansible-runner's name for the run inside its artifact directory (artifacts/ansible/).
+RUNNER_IDENT = "ansible"
+
+
 def ansible_bin_dir() -> Path:
     """The bin directory of the Python running bizractl (the project's venv)."""
     return Path(sys.executable).parent
@@ -103,7 +107,7 @@ def build_runner_kwargs(spec: RunSpec) -> dict:
     kwargs: dict = {
         "private_data_dir": str(spec.run_dir),
         "artifact_dir": str(spec.artifact_dir),
-        "ident": "ansible",
+        "ident": RUNNER_IDENT,
         "project_dir": str(spec.project_root),
         "playbook": str(spec.playbook),
         "inventory": str(spec.inventory),
