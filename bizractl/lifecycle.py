@@ -31,7 +31,7 @@ from bizractl.exitcodes import MEANING, map_exit_code
 from bizractl.paths import ensure_collection_link, find_project_root
 from bizractl.recorder import RunRecorder
 from bizractl.report import ProgressView
-from bizractl.runspec import RUNNER_IDENT, RunSpec, build_runner_kwargs, fact_cache_dir
+from bizractl.runspec import RunSpec, build_runner_kwargs, fact_cache_dir
 from bizractl.settings import Settings
 
 
@@ -285,15 +285,13 @@ def execute(spec: RunSpec, console: Console) -> RunOutcome:
     gate = StartGate(spec)
     view = ProgressView(console, recorder, spec.title, verbose=spec.verbosity > 0)
 
-    events_dir = spec.artifact_dir / RUNNER_IDENT / "job_events"
-
     def on_event(event: dict) -> bool:
         stopper.see(event)
         if not gate.watch(event):
             stopper.request()
         recorder.handle(event)
         view.on_event(event)
-        keep_event(events_dir, event)
+        keep_event(spec.events_dir, event)
         return False  # kept above, where ansible-runner would have kept it
 
     finished = threading.Event()

@@ -9,6 +9,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# ansible-runner's name for the run inside its artifact directory (artifacts/ansible/).
+RUNNER_IDENT = "ansible"
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -56,6 +59,11 @@ class RunSpec:
     def artifact_dir(self) -> Path:
         return self.run_dir / "artifacts"
 
+    @property
+    def events_dir(self) -> Path:
+        """Where ansible-runner keeps the run's events (bizractl writes them there, lifecycle.keep_event)."""
+        return self.artifact_dir / RUNNER_IDENT / "job_events"
+
 
 def fact_cache_dir(project_root: Path, inventory: Path) -> Path:
     """Facts are cached per inventory: lab facts never answer for production hosts."""
@@ -90,10 +98,6 @@ def enabled_callbacks(project_root: Path) -> list[str]:
 
 # ansible-runner's event callback, lighter (runner_callback/awx_display.py): runner loads it from here.
 RUNNER_CALLBACK_DIR = Path(__file__).parent / "runner_callback"
-
-
-# ansible-runner's name for the run inside its artifact directory (artifacts/ansible/).
-RUNNER_IDENT = "ansible"
 
 
 def ansible_bin_dir() -> Path:
